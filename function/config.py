@@ -1,0 +1,284 @@
+"""Settings from the environment, validated once per instance.
+
+`load_settings` reads what every entry point needs; `load_webhook_settings` reads what only the
+HTTP entry point needs (how callers are authenticated), so that the CloudEvent entry point is not
+refused for a webhook setting it never uses. An empty variable counts as unset. A problem is a
+`ConfigError` (500 `MISCONFIGURED`) naming the setting and never echoing its value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import Annotated, Generic, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .models import is_table_link_id
+from .outcomes import Failure, Outcome
+
+WEBHOOK_AUTH_MODES = ("none",)
+_SECRET_NAME = re.compile(
+    r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
+    r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
+)
+_HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
+
+
+class ConfigError(Failure):
+    """A setting is missing or invalid: every request is refused until it is fixed."""
+
+    outcome = Outcome.MISCONFIGURED
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("setting", message)
+
+
+def _base_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise _invalid("is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _invalid("must be an absolute URL such as https://acme.tulip.co")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise _invalid("must use https (plain http is allowed only for a loopback host)")
+    if parts.username is not None or parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise _invalid(
+            "must be only the instance's scheme and host, e.g. https://acme.tulip.co "
+            "(no path, query, fragment or credentials)"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _workspace(value: str) -> str:
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        raise _invalid("must not contain spaces or control characters")
+    return value
+
+
+def _link_id(value: str) -> str:
+    if not is_table_link_id(value):
+        raise _invalid("must be at most 64 of the characters A-Z, a-z, 0-9 and _")
+    return value
+
+
+def _link_ids(value: str) -> frozenset[str]:
+    ids = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if not ids:
+        raise _invalid("must list at least one table link id, comma-separated")
+    for link_id in ids:
+        _link_id(link_id)
+    return ids
+
+
+def _secret_name(value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise _invalid(
+            "must be projects/P/secrets/S/versions/V, projects/P/secrets/S or a secret id S"
+        )
+    return value
+
+
+def _host_port(value: str) -> str:
+    if not _HOST_PORT.fullmatch(value):
+        raise _invalid("must be host:port, e.g. localhost:8085")
+    return value
+
+
+class Settings(BaseModel):
+    """Everything the link function needs, whatever the entry point."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    tulip_base_url: Annotated[str, AfterValidator(_base_url)] = Field(alias="TULIP_BASE_URL")
+    workspace_id: Annotated[str | None, AfterValidator(_workspace)] = Field(
+        None, alias="TULIP_WORKSPACE_ID"
+    )
+    default_table_link_id: Annotated[str | None, AfterValidator(_link_id)] = Field(
+        None, alias="TULIP_TABLE_LINK_ID"
+    )
+    allowed_table_link_ids: Annotated[frozenset[str] | None, BeforeValidator(_link_ids)] = Field(
+        None, alias="TULIP_ALLOWED_TABLE_LINK_IDS"
+    )
+    credentials_secret: Annotated[str | None, AfterValidator(_secret_name)] = Field(
+        None, alias="TULIP_CREDENTIALS_SECRET"
+    )
+    api_key: SecretStr | None = Field(None, alias="TULIP_API_KEY")
+    api_secret: SecretStr | None = Field(None, alias="TULIP_API_SECRET")
+    credentials_ttl: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = Field(
+        300.0, alias="TULIP_CREDENTIALS_TTL_SECONDS"
+    )
+    secret_manager_emulator_host: Annotated[str | None, AfterValidator(_host_port)] = Field(
+        None, alias="SECRET_MANAGER_EMULATOR_HOST"
+    )
+    timeout: Annotated[float, Field(gt=0, le=3_600, allow_inf_nan=False)] = Field(
+        10.0, alias="TULIP_TIMEOUT_SECONDS"
+    )
+    deadline: Annotated[float, Field(gt=0, le=3_600, allow_inf_nan=False)] = Field(
+        30.0, alias="TULIP_DEADLINE_SECONDS"
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(4, alias="TULIP_MAX_ATTEMPTS")
+    max_body_bytes: Annotated[int, Field(ge=1, le=32 * 1024 * 1024)] = Field(
+        65_536, alias="MAX_BODY_BYTES"
+    )
+    project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        allowed, default = self.allowed_table_link_ids, self.default_table_link_id
+        if allowed is not None and default is not None and default not in allowed:
+            raise _invalid("TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS")
+        if self.credentials_secret is None and (self.api_key is None or self.api_secret is None):
+            raise _invalid(
+                "TULIP_CREDENTIALS_SECRET is not set: set it to the Secret Manager secret "
+                "holding the Tulip API token (or, for local runs, set TULIP_API_KEY and "
+                "TULIP_API_SECRET)"
+            )
+        if (
+            self.credentials_secret is not None
+            and self.secret_version_name(self.credentials_secret) is None
+        ):
+            raise _invalid(
+                "TULIP_CREDENTIALS_SECRET is a bare secret id, which needs GOOGLE_CLOUD_PROJECT "
+                "to be set (or give projects/P/secrets/S)"
+            )
+        return self
+
+    def secret_version_name(self, name: str) -> str | None:
+        """The full `projects/P/secrets/S/versions/V` name for a setting's value, or None when a
+        bare secret id has no project to belong to."""
+        match = _SECRET_NAME.fullmatch(name)
+        assert match is not None, "validated at load"
+        project = match["project"] or self.project
+        if project is None:
+            return None
+        return (
+            f"projects/{project}/secrets/{match['secret']}/versions/{match['version'] or 'latest'}"
+        )
+
+
+class WebhookSettings(BaseModel):
+    """How HTTP callers are authenticated (the HTTP entry point only)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    mode: str | None = Field(None, alias="WEBHOOK_AUTH")
+
+    @model_validator(mode="after")
+    def _known_mode(self) -> WebhookSettings:
+        modes = ", ".join(WEBHOOK_AUTH_MODES)
+        if self.mode is None:
+            # Fail closed: a forgotten setting must not leave a public endpoint open.
+            raise _invalid(
+                f"WEBHOOK_AUTH is not set: every HTTP request is refused until it says how "
+                f"callers are authenticated (one of: {modes})"
+            )
+        if self.mode not in WEBHOOK_AUTH_MODES:
+            raise _invalid(f"WEBHOOK_AUTH must be one of: {modes}")
+        return self
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate the settings every entry point needs."""
+    return _load(Settings, environ)
+
+
+def load_webhook_settings(environ: Mapping[str, str]) -> WebhookSettings:
+    """Validate the HTTP caller authentication settings. Unset `WEBHOOK_AUTH` refuses all."""
+    return _load(WebhookSettings, environ)
+
+
+def environment_variables() -> frozenset[str]:
+    """Every variable this module reads (for checks that the deployment sets real names)."""
+    return frozenset(
+        field.alias
+        for model in (Settings, WebhookSettings)
+        for field in model.model_fields.values()
+        if field.alias
+    )
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _load(model: type[_Model], environ: Mapping[str, str]) -> _Model:
+    names = {field.alias for field in model.model_fields.values()}
+    present = {k: v.strip() for k, v in environ.items() if k in names and v.strip()}
+    try:
+        return model.model_validate(present)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        name = str(item["loc"][0]) if item["loc"] else ""
+        if item["type"] == "missing":
+            problems.append(f"{name} is not set")
+        elif name:
+            message = item["msg"]
+            problems.append(f"{name}: {message[:1].lower()}{message[1:]}")
+        else:
+            problems.append(item["msg"])
+    return "Invalid settings: " + "; ".join(problems)
+
+
+_T = TypeVar("_T")
+
+
+class Once(Generic[_T]):
+    """A per-process value built on first use from the settings.
+
+    A `ConfigError` is remembered too: every later call raises it again without re-reading, so
+    an instance with bad settings refuses every request the same way until it is redeployed.
+    """
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: _T | None = None
+        self._error: str | None = None
+
+    def get(self) -> _T:
+        """The value, built now if this is the first call."""
+        with self._lock:
+            if self._value is None and self._error is None:
+                try:
+                    self._value = self._build()
+                except ConfigError as error:
+                    self._error = error.message
+            if self._error is not None:
+                raise ConfigError(self._error)
+            assert self._value is not None
+            return self._value
+
+    def reset(self) -> None:
+        """Forget the value, so the next call reads the environment again (tests, reloads)."""
+        with self._lock:
+            self._value = self._error = None

@@ -1,0 +1,209 @@
+"""HTTP and CloudEvent glue: unwrap the request, call the core, render and log the outcome.
+
+`handle_http` serves direct JSON requests and Pub/Sub push envelopes; its order of work is
+settings, method, content type, size cap, caller authentication, then parsing, so nothing is
+parsed before the caller is known. `handle_cloud_event` serves Eventarc's Pub/Sub events: a
+message that can never succeed is logged whole (for replay) and acked, anything else is answered
+non-2xx so Eventarc delivers it again.
+
+Each request writes one outcome line (`link.done`, `link.rejected` or `link.failed`) with its
+latency; every line of the request carries its `requestId`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import flask
+from cloudevents.http.event import CloudEvent
+
+from . import logs, service
+from .config import Once, load_webhook_settings
+from .models import (
+    PayloadTooLarge,
+    is_push_envelope,
+    message_payload,
+    parse_json_object,
+    parse_pubsub_message,
+    parse_push_envelope,
+)
+from .outcomes import RULES, Failure, Linked, Outcome, Reply, render_failure, render_success
+
+_JSON_MEDIA_TYPE = re.compile(r"application/(?:[^/;\s]+\+)?json")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# Cloud Logging refuses entries over 256 KiB; a longer message is logged cut short and marked.
+LOGGED_DATA_LIMIT = 128 * 1024
+
+webhook_settings = Once(lambda: load_webhook_settings(os.environ))
+
+
+class MethodNotAllowed(Failure):
+    """Only POST links anything."""
+
+    outcome = Outcome.METHOD_NOT_ALLOWED
+
+
+class UnsupportedMediaType(Failure):
+    """The body is not declared as JSON."""
+
+    outcome = Outcome.UNSUPPORTED_MEDIA_TYPE
+
+
+def handle_http(request: flask.Request) -> flask.Response:
+    """Serve one HTTP request: a direct JSON request or a Pub/Sub push envelope."""
+    started = time.monotonic()
+    request_id = _request_id(request.headers)
+    with logs.scope(requestId=request_id):
+        crash = None
+        try:
+            core = service.current.get()
+            logs.bind(**logs.trace_fields(request.headers, core.settings.project))
+            webhook_settings.get()
+            deadline = core.deadline()
+            if request.method != "POST":
+                raise MethodNotAllowed(f"Use POST, not {request.method}")
+            if not _JSON_MEDIA_TYPE.fullmatch(request.mimetype or ""):
+                raise UnsupportedMediaType(
+                    "Send the body as JSON, with Content-Type: application/json"
+                )
+            raw = _read_body(request, core.settings.max_body_bytes)
+            body = parse_json_object(raw)
+            if is_push_envelope(body):
+                envelope = parse_push_envelope(body)
+                logs.bind(
+                    messageId=envelope.message.message_id,
+                    deliveryAttempt=envelope.delivery_attempt,
+                    subscription=envelope.subscription,
+                )
+                body = message_payload(envelope.message, core.settings.max_body_bytes)
+            result: Linked | Failure = core.link(body, deadline)
+        except Failure as failure:
+            result = failure
+        except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
+            result, crash = _internal_error(), error
+        _log_outcome(result, started, crash=crash)
+        return _response(_render(result, request_id))
+
+
+def handle_cloud_event(event: CloudEvent) -> None:
+    """Serve one Eventarc Pub/Sub event; returning acks it, raising an HTTP error retries it."""
+    started = time.monotonic()
+    request_id = _request_id(flask.request.headers)
+    data = event.get_data()
+    message: Any = data.get("message") if isinstance(data, dict) else None
+    subscription = data.get("subscription") if isinstance(data, dict) else None
+    with logs.scope(requestId=request_id, messageId=event["id"], subscription=subscription):
+        crash = None
+        try:
+            core = service.current.get()
+            logs.bind(**logs.trace_fields(flask.request.headers, core.settings.project))
+            deadline = core.deadline()
+            payload = message_payload(parse_pubsub_message(message), core.settings.max_body_bytes)
+            _log_outcome(core.link(payload, deadline), started)
+            return
+        except Failure as failure:
+            result = failure
+        except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
+            result, crash = _internal_error(), error
+        if result.rule.permanent:
+            # Retrying cannot help and Eventarc cannot dead-letter: the log line is the dead
+            # letter, holding the message exactly as received so it can be replayed.
+            _log_outcome(
+                result, started, severity="ERROR", acked=True, **_as_received(message, data)
+            )
+            return
+        _log_outcome(result, started, crash=crash)
+    flask.abort(_response(render_failure(result, request_id)))
+
+
+def _internal_error() -> Failure:
+    # A bug: the body says nothing about it, the log line holds the traceback.
+    return Failure("Internal error; the log line with this requestId has the details")
+
+
+def _request_id(headers: Mapping[str, str]) -> str:
+    given = headers.get("Function-Execution-Id", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _read_body(request: flask.Request, limit: int) -> bytes:
+    """The raw body, refused past `limit` bytes whether or not a Content-Length announced it."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := request.stream.read(min(64 * 1024, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+    return b"".join(chunks)
+
+
+def _render(result: Linked | Failure, request_id: str) -> Reply:
+    if isinstance(result, Failure):
+        return render_failure(result, request_id)
+    return render_success(result, request_id)
+
+
+def _response(reply: Reply) -> flask.Response:
+    response = flask.Response(
+        json.dumps(reply.body), status=reply.status, mimetype="application/json"
+    )
+    response.headers.update(reply.headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _log_outcome(
+    result: Linked | Failure,
+    started: float,
+    *,
+    severity: str | None = None,
+    crash: BaseException | None = None,
+    **extra: Any,
+) -> None:
+    rule = RULES[result.outcome]
+    latency = round((time.monotonic() - started) * 1000, 1)
+    if isinstance(result, Failure):
+        message = result.message
+        fields = {
+            "errorCode": rule.error_code,
+            "status": result.status,
+            "tulipStatus": result.tulip_status,
+            "attempts": result.attempts,
+            **result.log,
+        }
+    else:
+        message = f"Tulip accepted the {result.action}"
+        fields = {"status": 200, "tulipStatus": result.tulip_status, "attempts": result.attempts}
+    logs.emit(
+        severity or rule.severity,
+        rule.event,
+        message,
+        exc=crash,
+        outcome=result.outcome.value,
+        latencyMs=latency,
+        **fields,
+        **extra,
+    )
+
+
+def _as_received(message: Any, data: Any) -> dict[str, Any]:
+    """The undeliverable message for the log, cut at `LOGGED_DATA_LIMIT` characters."""
+    if isinstance(message, dict):
+        received: Any = message.get("data")
+        extra: dict[str, Any] = {"messageAttributes": message.get("attributes")}
+    else:
+        received, extra = data, {}
+    text = received if isinstance(received, str) else json.dumps(received, default=repr)
+    if len(text) > LOGGED_DATA_LIMIT:
+        extra["messageDataTruncated"] = True
+        text = text[:LOGGED_DATA_LIMIT]
+    return {"messageData": text, **extra}

@@ -1,0 +1,90 @@
+"""Structured logs: one JSON object per line on stdout, with `severity` for Cloud Logging.
+
+A request opens a `scope` with its `requestId` (and trace); fields bound later in the request
+(`bind`) join every line written inside the scope, in whichever module writes it. Lines go
+straight to whatever `sys.stdout` is at the moment of writing, not through `logging`: the
+framework's execution-id wrapper (installed per request when `LOG_EXECUTION_ID` is on) then sees
+them, and the framework's own `logging.config.dictConfig` call cannot disable them.
+
+Callers pass only credential-free fields: nothing here knows what a secret looks like, so
+nothing that holds one may be handed to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import re
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+_scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "tulip_link_log_scope", default=None
+)
+
+TRACE_FIELD = "logging.googleapis.com/trace"
+SPAN_FIELD = "logging.googleapis.com/spanId"
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=[01])?")
+
+
+_write_lock = threading.Lock()
+
+
+def emit(
+    severity: str,
+    event: str,
+    message: str,
+    *,
+    exc: BaseException | None = None,
+    **fields: Any,
+) -> None:
+    """Write one line. `None` fields are left out; `exc` adds that exception's traceback."""
+    line: dict[str, Any] = {"severity": severity, "message": message, "event": event}
+    line.update(_scope.get() or {})
+    line.update({k: v for k, v in fields.items() if v is not None})
+    if exc is not None:
+        # Error Reporting reads `stack_trace`; inside JSON it stays one line.
+        line["stack_trace"] = "".join(traceback.format_exception(exc))
+    text = json.dumps(line, default=str, separators=(",", ":")) + "\n"
+    with _write_lock:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def scope(**fields: Any) -> Iterator[None]:
+    """Fields for every line written until the block ends (one request)."""
+    token = _scope.set({k: v for k, v in fields.items() if v is not None})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to the current scope (no-op outside one)."""
+    current = _scope.get()
+    if current is not None:
+        current.update({k: v for k, v in fields.items() if v is not None})
+
+
+def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, str]:
+    """Cloud Logging's trace and span fields from `traceparent` or `X-Cloud-Trace-Context`."""
+    trace = span = None
+    if match := _TRACEPARENT.fullmatch(headers.get("traceparent", "").strip()):
+        trace, span = match.group(1), match.group(2)
+    elif match := _CLOUD_TRACE.fullmatch(headers.get("X-Cloud-Trace-Context", "").strip()):
+        # Its span id is decimal; Cloud Logging wants 16 hex digits.
+        trace = match.group(1).lower()
+        span = format(int(match.group(2)) % 2**64, "016x") if match.group(2) else None
+    if not trace or not project:
+        return {}
+    fields = {TRACE_FIELD: f"projects/{project}/traces/{trace}"}
+    if span:
+        fields[SPAN_FIELD] = span
+    return fields

@@ -1,0 +1,315 @@
+"""Payloads: the raw body as JSON, the Pub/Sub wrappings, and the link request inside them.
+
+Every refusal names the field (as the caller spelled it) and the problem. Choices made where the
+contract is silent:
+
+- Record ids are stripped of the characters JavaScript's `String.prototype.trim` removes (Tulip
+  runs on Node and trims records so when they are created), not Python's wider `str.strip`,
+  which would quietly eat control characters such as U+001F instead of refusing them.
+- When both spellings of a field are given (`leftRecord` and `left_record`) they must be the same
+  JSON value (`5` and `"5"` differ); then either is used.
+- A JSON object with a key twice is malformed rather than "last one wins": the two values may
+  disagree, and guessing which one the sender meant could link the wrong records.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from .outcomes import Failure, Outcome
+
+TABLE_LINK_ID_MAX = 64
+RECORD_MAX = 512
+ACTIONS = ("link", "unlink")
+_TABLE_LINK_ID = re.compile(r"[A-Za-z0-9_]+")
+# JavaScript's trim set: WhiteSpace (incl. every Zs) and LineTerminator.
+_JS_TRIM = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+# (python attribute, camelCase name, snake_case name)
+_SPELLINGS = (
+    ("link_id", "tableLinkId", "table_link_id"),
+    ("left", "leftRecord", "left_record"),
+    ("right", "rightRecord", "right_record"),
+)
+_PUBLIC_NAME = {attr: camel for attr, camel, _ in _SPELLINGS}
+
+
+class MalformedRequest(Failure):
+    """The body is not a JSON object, or a Pub/Sub wrapping around it is broken."""
+
+    outcome = Outcome.MALFORMED_REQUEST
+
+
+class PayloadTooLarge(Failure):
+    """The body (or a Pub/Sub message's data) is over `MAX_BODY_BYTES`."""
+
+    outcome = Outcome.PAYLOAD_TOO_LARGE
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The payload is larger than MAX_BODY_BYTES ({limit} bytes)")
+
+
+class InvalidPayload(Failure):
+    """The JSON object is fine, its fields are not; `fields` lists each problem."""
+
+    outcome = Outcome.INVALID_PAYLOAD
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        summary = "; ".join(f"{p['field']} {p['problem']}" for p in problems)
+        super().__init__(f"The request's fields are invalid: {summary}", body={"fields": problems})
+        self.problems = problems
+
+
+def is_table_link_id(value: str) -> bool:
+    """Whether `value` is a table link id we may put into a URL (full match, at most 64)."""
+    return len(value) <= TABLE_LINK_ID_MAX and _TABLE_LINK_ID.fullmatch(value) is not None
+
+
+def parse_json_object(raw: bytes, what: str = "The request body") -> dict[str, Any]:
+    """Decode UTF-8 JSON that must be an object; anything else is `MalformedRequest`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedRequest(f"{what} is not UTF-8 text (bad byte at {error.start})") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except json.JSONDecodeError as error:
+        raise MalformedRequest(
+            f"{what} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except ValueError as error:  # our hooks, or an integer too long to convert
+        raise MalformedRequest(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MalformedRequest(f"{what} is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"{what} must be a JSON object, not {_json_kind(value)}")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {json.dumps(key[:64])} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction or exponent"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+# --- Pub/Sub wrappings ---------------------------------------------------------------------------
+
+
+class PubsubMessage(BaseModel):
+    """A Pub/Sub message as push and Eventarc deliver it (`data` is base64)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    data: str
+    message_id: str = Field(validation_alias=AliasChoices("messageId", "message_id"))
+    attributes: dict[str, str] = Field(default_factory=dict)
+    publish_time: str | None = Field(None, validation_alias="publishTime")
+
+
+class PushEnvelope(BaseModel):
+    """The body of a Pub/Sub push request."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    message: PubsubMessage
+    subscription: str
+    delivery_attempt: int | None = Field(None, validation_alias="deliveryAttempt")
+
+
+def is_push_envelope(body: Mapping[str, Any]) -> bool:
+    """A body is a push envelope when `message` is an object with a `messageId` and
+    `subscription` is a string; anything else is a direct request."""
+    message = body.get("message")
+    return (
+        isinstance(message, dict)
+        and "messageId" in message
+        and isinstance(body.get("subscription"), str)
+    )
+
+
+def parse_push_envelope(body: Mapping[str, Any]) -> PushEnvelope:
+    """Validate a push envelope; a broken one is `MalformedRequest`."""
+    return _wrapping(PushEnvelope, body, "The Pub/Sub push envelope")
+
+
+def parse_pubsub_message(message: object) -> PubsubMessage:
+    """Validate the `message` of an Eventarc Pub/Sub event; a broken one is `MalformedRequest`."""
+    return _wrapping(PubsubMessage, message, "The Pub/Sub message")
+
+
+def message_payload(message: PubsubMessage, limit: int) -> dict[str, Any]:
+    """The JSON object carried, base64-encoded, in a Pub/Sub message's `data`, at most `limit`
+    bytes once decoded."""
+    try:
+        raw = base64.b64decode(message.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedRequest("The Pub/Sub message's data is not valid base64") from None
+    if len(raw) > limit:
+        raise PayloadTooLarge(limit)
+    return parse_json_object(raw, "The Pub/Sub message's data")
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _wrapping(model: type[_Model], value: object, what: str) -> _Model:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise MalformedRequest(f"{what} is invalid: {where}: {first['msg']}") from None
+
+
+# --- The link request ----------------------------------------------------------------------------
+
+_OMITTED: Any = object()
+
+
+def _problem(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _check_link_id(value: Any, info: ValidationInfo) -> str:
+    context = info.context or {}
+    if value is _OMITTED:
+        value = context.get("default_table_link_id")
+        if value is None:
+            raise _problem("required", "is required (no default TULIP_TABLE_LINK_ID is set)")
+    elif not isinstance(value, str):
+        raise _problem("type", f"must be a string, not {_json_kind(value)}")
+    elif len(value) > TABLE_LINK_ID_MAX:
+        raise _problem("length", f"must be at most {TABLE_LINK_ID_MAX} characters")
+    elif not is_table_link_id(value):
+        raise _problem("pattern", "must contain only the letters A-Z and a-z, digits and _")
+    allowed = context.get("allowed_table_link_ids")
+    if allowed is not None and value not in allowed:
+        raise _problem("not_allowed", "is not one of the table links this function may change")
+    return value
+
+
+def _check_record(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise _problem("type", f"must be a string or an integer, not {_json_kind(value)}")
+    value = value.strip(_JS_TRIM)
+    if not value:
+        raise _problem("empty", "must not be empty or only whitespace")
+    if len(value) > RECORD_MAX:
+        raise _problem("length", f"must be at most {RECORD_MAX} characters, not {len(value)}")
+    for position, char in enumerate(value):
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise _problem(
+                "surrogate",
+                f"must not contain unpaired surrogates (U+{ord(char):04X} at position {position})",
+            )
+        if unicodedata.category(char) == "Cc":
+            raise _problem(
+                "control",
+                f"must not contain control characters (U+{ord(char):04X} at position {position})",
+            )
+    return value
+
+
+def _check_action(value: Any) -> str:
+    if not isinstance(value, str) or value not in ACTIONS:
+        raise _problem("action", 'must be "link" or "unlink" (lower case)')
+    return value
+
+
+class LinkRequest(BaseModel):
+    """A validated request: which link, which two records, link or unlink."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    link_id: Annotated[str, BeforeValidator(_check_link_id)] = Field(
+        _OMITTED,
+        validation_alias=AliasChoices("tableLinkId", "table_link_id"),
+        validate_default=True,
+    )
+    left: Annotated[str, BeforeValidator(_check_record)] = Field(
+        validation_alias=AliasChoices("leftRecord", "left_record")
+    )
+    right: Annotated[str, BeforeValidator(_check_record)] = Field(
+        validation_alias=AliasChoices("rightRecord", "right_record")
+    )
+    action: Annotated[str, BeforeValidator(_check_action)] = "link"
+
+
+def parse_link_request(
+    data: Mapping[str, Any],
+    *,
+    default_table_link_id: str | None = None,
+    allowed_table_link_ids: frozenset[str] | None = None,
+) -> LinkRequest:
+    """Validate a request object; every problem found is reported at once as `InvalidPayload`."""
+    problems = [
+        {"field": camel, "problem": f"is given as both {camel} and {snake} with different values"}
+        for _, camel, snake in _SPELLINGS
+        if camel in data and snake in data and not _same_json(data[camel], data[snake])
+    ]
+    try:
+        request = LinkRequest.model_validate(
+            data,
+            context={
+                "default_table_link_id": default_table_link_id,
+                "allowed_table_link_ids": allowed_table_link_ids,
+            },
+        )
+    except ValidationError as error:
+        problems += [_field_problem(e) for e in error.errors(include_url=False)]
+    if problems:
+        raise InvalidPayload(problems)
+    return request
+
+
+def _same_json(a: object, b: object) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _field_problem(error: Mapping[str, Any]) -> dict[str, str]:
+    name = str(error["loc"][0]) if error["loc"] else "(request)"
+    problem = "is required" if error["type"] == "missing" else error["msg"]
+    return {"field": _PUBLIC_NAME.get(name, name), "problem": problem}

@@ -1,0 +1,223 @@
+"""The one table that decides every answer, and the one place that renders it.
+
+Each situation the function can end in is an `Outcome`; `RULES` maps it to our HTTP status, the
+`errorCode`, the log event and severity, whether a `Retry-After` goes with it, whether Tulip is
+retried on it, and whether the Eventarc path may drop (ack) the message because retrying the
+same message cannot succeed. Errors are `Failure` exceptions raised where the situation is
+known; `render_failure` and `render_success` turn outcomes into replies.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_RETRY_AFTER_SECONDS = 5
+
+
+class Outcome(enum.Enum):
+    """Every way a request can end."""
+
+    DONE = "done"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    MALFORMED_REQUEST = "malformed_request"
+    INVALID_PAYLOAD = "invalid_payload"
+    TULIP_REJECTED = "tulip_rejected"
+    TULIP_NOT_FOUND = "tulip_not_found"
+    TULIP_AUTH_REJECTED = "tulip_auth_rejected"
+    TULIP_RATE_LIMITED = "tulip_rate_limited"
+    TULIP_UNAVAILABLE = "tulip_unavailable"
+    TULIP_UNEXPECTED = "tulip_unexpected"
+    TULIP_TIMEOUT = "tulip_timeout"
+    CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+    MISCONFIGURED = "misconfigured"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What an outcome means for the caller, the logs and the retry logic."""
+
+    status: int | None  # None: Tulip's own status passes through
+    error_code: str | None  # None only for success
+    event: str
+    severity: str
+    retry_after: bool = False  # answer with a Retry-After header
+    permanent: bool = False  # the same message can never succeed: Eventarc acks it
+    tulip_statuses: frozenset[int] = frozenset()  # Tulip answers that lead here
+    retry_tulip: bool = False  # try Tulip again (within attempts and deadline)
+    headers: tuple[tuple[str, str], ...] = ()  # fixed headers of the answer
+
+
+REJECTED, FAILED = "link.rejected", "link.failed"
+
+RULES: Mapping[Outcome, Rule] = {
+    Outcome.DONE: Rule(200, None, "link.done", "INFO"),
+    # The caller's request is wrong: retrying the same request cannot help.
+    Outcome.METHOD_NOT_ALLOWED: Rule(
+        405, "METHOD_NOT_ALLOWED", REJECTED, "WARNING", permanent=True, headers=(("Allow", "POST"),)
+    ),
+    Outcome.UNSUPPORTED_MEDIA_TYPE: Rule(
+        415, "UNSUPPORTED_MEDIA_TYPE", REJECTED, "WARNING", permanent=True
+    ),
+    Outcome.PAYLOAD_TOO_LARGE: Rule(413, "PAYLOAD_TOO_LARGE", REJECTED, "WARNING", permanent=True),
+    Outcome.MALFORMED_REQUEST: Rule(400, "MALFORMED_REQUEST", REJECTED, "WARNING", permanent=True),
+    Outcome.INVALID_PAYLOAD: Rule(422, "INVALID_PAYLOAD", REJECTED, "WARNING", permanent=True),
+    # Tulip refused the values. 404 is kept apart: the record may simply not exist *yet*
+    # (events arrive out of order), so a message is retried rather than dropped.
+    Outcome.TULIP_REJECTED: Rule(
+        None,
+        "TULIP_REJECTED",
+        REJECTED,
+        "WARNING",
+        permanent=True,
+        tulip_statuses=frozenset({400, 409, 422}),
+    ),
+    Outcome.TULIP_NOT_FOUND: Rule(
+        None, "TULIP_REJECTED", REJECTED, "WARNING", tulip_statuses=frozenset({404})
+    ),
+    # Our token is refused (after one refresh for 401): the operator must act; the caller may
+    # retry later. 502, not 401/403: the caller's own credentials were fine.
+    Outcome.TULIP_AUTH_REJECTED: Rule(
+        502, "TULIP_AUTH_REJECTED", FAILED, "ERROR", tulip_statuses=frozenset({401, 403})
+    ),
+    Outcome.TULIP_RATE_LIMITED: Rule(
+        429,
+        "TULIP_RATE_LIMITED",
+        FAILED,
+        "WARNING",
+        retry_after=True,
+        tulip_statuses=frozenset({429}),
+        retry_tulip=True,
+    ),
+    # Also the outcome of a connection error (no status at all).
+    Outcome.TULIP_UNAVAILABLE: Rule(
+        502,
+        "TULIP_UNAVAILABLE",
+        FAILED,
+        "ERROR",
+        retry_after=True,
+        tulip_statuses=frozenset({500, 502, 503, 504}),
+        retry_tulip=True,
+    ),
+    # Any status not listed above (3xx, 405, 501, ...): not retried, reported as unavailable.
+    Outcome.TULIP_UNEXPECTED: Rule(502, "TULIP_UNAVAILABLE", FAILED, "ERROR", retry_after=True),
+    Outcome.TULIP_TIMEOUT: Rule(504, "TULIP_TIMEOUT", FAILED, "ERROR", retry_tulip=True),
+    Outcome.CREDENTIALS_UNAVAILABLE: Rule(
+        503, "CREDENTIALS_UNAVAILABLE", FAILED, "ERROR", retry_after=True
+    ),
+    Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", FAILED, "ERROR"),
+    Outcome.INTERNAL: Rule(500, "INTERNAL", FAILED, "ERROR"),
+}
+
+
+def outcome_for_tulip_status(status: int) -> Outcome:
+    """The outcome of one answer from Tulip: any 2xx is success."""
+    if 200 <= status < 300:
+        return Outcome.DONE
+    for outcome, rule in RULES.items():
+        if status in rule.tulip_statuses:
+            return outcome
+    return Outcome.TULIP_UNEXPECTED
+
+
+class Failure(Exception):
+    """A request that ends without a link: raised where the reason is known.
+
+    Subclasses name their usual outcome; `outcome=` overrides it where one class covers several
+    rows (the Tulip client). `body` holds extra, credential-free fields for the error body;
+    `log` holds extra fields for the log line only.
+    """
+
+    outcome: Outcome = Outcome.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: Outcome | None = None,
+        tulip_status: int | None = None,
+        retry_after: float | None = None,
+        attempts: int | None = None,
+        body: Mapping[str, Any] | None = None,
+        log: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        if outcome is not None:
+            self.outcome = outcome
+        self.message = message
+        self.tulip_status = tulip_status
+        self.retry_after = retry_after
+        self.attempts = attempts
+        self.body = dict(body or {})
+        self.log = dict(log or {})
+
+    @property
+    def rule(self) -> Rule:
+        """This failure's row of the table."""
+        return RULES[self.outcome]
+
+    @property
+    def status(self) -> int:
+        """The HTTP status we answer with."""
+        if self.rule.status is None:
+            assert self.tulip_status is not None, f"{self.outcome} needs Tulip's status"
+            return self.tulip_status
+        return self.rule.status
+
+
+@dataclass(frozen=True)
+class Linked:
+    """Success: Tulip accepted the link or unlink."""
+
+    action: str
+    table_link_id: str
+    left_record: str
+    right_record: str
+    tulip_status: int
+    attempts: int
+    outcome: Outcome = field(default=Outcome.DONE, init=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer, free of any web framework."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def render_success(linked: Linked, request_id: str) -> Reply:
+    """The 200 body for a link or unlink Tulip accepted."""
+    body = {
+        "status": "linked" if linked.action == "link" else "unlinked",
+        "tableLinkId": linked.table_link_id,
+        "leftRecord": linked.left_record,
+        "rightRecord": linked.right_record,
+        "requestId": request_id,
+    }
+    return Reply(200, body, {"X-Request-Id": request_id})
+
+
+def render_failure(failure: Failure, request_id: str) -> Reply:
+    """The error body and headers for a failure, per its row of `RULES`."""
+    rule = failure.rule
+    body: dict[str, Any] = {
+        "errorCode": rule.error_code,
+        "message": failure.message,
+        "requestId": request_id,
+        **failure.body,
+    }
+    headers = {"X-Request-Id": request_id, **dict(rule.headers)}
+    if rule.retry_after:
+        seconds = failure.retry_after
+        if seconds is None:
+            seconds = DEFAULT_RETRY_AFTER_SECONDS
+        headers["Retry-After"] = str(max(0, math.ceil(seconds)))
+    return Reply(failure.status, body, headers)

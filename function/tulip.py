@@ -1,0 +1,279 @@
+"""The Tulip Tables API client: one `PUT .../tableLinks/{id}/link|unlink`, retried with care.
+
+- One `requests.Session` per process, shared by all threads: it holds nothing per request (no
+  cookies are kept, headers are fixed at creation), keeps connections alive, and its pool is
+  as large as the number of threads gunicorn may run.
+- `trust_env` is off, so neither `.netrc` nor proxy variables can change the call: credentials
+  go with `auth=` and no proxy is used. Redirects are not followed (a 3xx is unexpected).
+- Retried: 429, 500, 502, 503, 504, connection errors and timeouts (the rows of the status
+  table marked `retry_tulip`), up to `TULIP_MAX_ATTEMPTS` in all, with exponential backoff and
+  jitter or Tulip's `Retry-After`. A wait that would pass the request's deadline is not started:
+  the last answer is then final. On 401 the token is read again once and the call tried once
+  more, outside the attempt count.
+- Only the first 64 KiB of an error body is read; Tulip's `errorCode`, `errorUniqueID` and
+  (capped, with our credentials masked should Tulip ever echo them) `details` are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import re
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import HTTPBasicAuth
+
+from . import __version__, logs
+from .credentials import ApiToken
+from .outcomes import RULES, Failure, Outcome, outcome_for_tulip_status
+from .timing import Backoff, Clock, Deadline
+
+USER_AGENT = f"tulip-link/{__version__}"
+POOL_SIZE = 64
+ERROR_BODY_LIMIT = 64 * 1024
+DETAILS_LIMIT = 500
+_ERROR_UNIQUE_ID = re.compile(r"[a-zA-Z0-9+/]{1,200}")
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+class Credentials(Protocol):
+    """Where the client gets its token, and a fresh one after a 401."""
+
+    def get(self, deadline: Deadline) -> ApiToken: ...
+
+    def refresh(self, rejected: ApiToken, deadline: Deadline) -> ApiToken: ...
+
+
+class TulipError(Failure):
+    """Tulip did not link: its answer, a connection error or a timeout (see `outcome`)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Tulip's successful answer."""
+
+    status: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Try:
+    """The result of one attempt that did not succeed."""
+
+    outcome: Outcome
+    message: str
+    status: int | None = None
+    retry_after: float | None = None
+    body: dict[str, Any] | None = None
+
+
+def new_session() -> requests.Session:
+    """A session fit to be shared by every thread of the process."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class TulipClient:
+    """Links and unlinks records through Tulip's table links API."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        workspace_id: str | None,
+        timeout: float,
+        max_attempts: int,
+        clock: Clock,
+        backoff: Backoff,
+        session: requests.Session | None = None,
+    ) -> None:
+        prefix = f"{base_url}/api/v3"
+        if workspace_id is not None:
+            prefix += f"/w/{quote(workspace_id, safe='')}"
+        self._prefix = prefix
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._backoff = backoff
+        self._session = session or new_session()
+
+    def url(self, table_link_id: str, action: str) -> str:
+        """The endpoint for `action` ("link" or "unlink") on a table link."""
+        return f"{self._prefix}/tableLinks/{table_link_id}/{action}"
+
+    def change_link(
+        self,
+        *,
+        table_link_id: str,
+        action: str,
+        left_record: str,
+        right_record: str,
+        credentials: Credentials,
+        deadline: Deadline,
+    ) -> Answer:
+        """PUT the link or unlink; returns on any 2xx, raises `TulipError` otherwise."""
+        url = self.url(table_link_id, action)
+        body = json.dumps({"leftRecord": left_record, "rightRecord": right_record}).encode()
+        token = credentials.get(deadline)
+        attempts = calls = 0
+        refreshed = False
+        while True:
+            if deadline.remaining() <= 0:
+                raise TulipError(
+                    "No attempt to call Tulip could start within the request's deadline",
+                    outcome=Outcome.TULIP_TIMEOUT,
+                    attempts=calls,
+                )
+            calls += 1
+            status, failure = self._attempt(url, body, token, deadline)
+            if failure is None:
+                return Answer(status, calls)
+            if failure.status == 401 and not refreshed:
+                # Maybe the token was rotated: read it again and try once more, uncounted.
+                refreshed = True
+                token = credentials.refresh(token, deadline)
+                logs.emit(
+                    "INFO",
+                    "tulip.retry",
+                    "Tulip refused the token; retrying with a fresh read",
+                    tulipStatus=401,
+                )
+                continue
+            attempts += 1
+            delay = self._wait_before_retry(failure, attempts, deadline)
+            if delay is None:
+                raise self._error(failure, token, calls)
+            logs.emit(
+                "WARNING",
+                "tulip.retry",
+                f"Tulip attempt {attempts} failed ({failure.message}); retrying in {delay:.1f} s",
+                tulipStatus=failure.status,
+                attempt=attempts,
+            )
+            self._clock.sleep(delay)
+
+    def _attempt(
+        self, url: str, body: bytes, token: ApiToken, deadline: Deadline
+    ) -> tuple[int, _Try | None]:
+        timeout = min(self._timeout, deadline.remaining())
+        try:
+            response = self._session.put(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                auth=HTTPBasicAuth(token.api_key, token.api_secret),
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout:
+            return 0, _Try(Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s")
+        except requests.RequestException as error:
+            return 0, _Try(
+                Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
+            )
+        with response:
+            outcome = outcome_for_tulip_status(response.status_code)
+            if outcome is Outcome.DONE:
+                return response.status_code, None  # the body of a 204 is never parsed
+            return response.status_code, _Try(
+                outcome,
+                f"Tulip answered {response.status_code}",
+                status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock),
+                body=_error_body(response),
+            )
+
+    def _wait_before_retry(self, failure: _Try, attempts: int, deadline: Deadline) -> float | None:
+        """Seconds to wait before trying again, or None when this answer is final."""
+        if not RULES[failure.outcome].retry_tulip or attempts >= self._max_attempts:
+            return None
+        delay = failure.retry_after
+        if delay is None:
+            delay = self._backoff.delay(attempts)
+        return delay if deadline.allows_wait(delay) else None
+
+    @staticmethod
+    def _error(failure: _Try, token: ApiToken, calls: int) -> TulipError:
+        body: dict[str, Any] = {}
+        if failure.status is not None:
+            body["tulipStatus"] = failure.status
+        for key, value in (failure.body or {}).items():
+            body[key] = _mask(value, token) if isinstance(value, str) else value
+        message = failure.message
+        if "tulipErrorCode" in body:
+            message += f": {body['tulipErrorCode']}"
+        if "details" in body:
+            message += f" ({body['details']})"
+        return TulipError(
+            message,
+            outcome=failure.outcome,
+            tulip_status=failure.status,
+            retry_after=failure.retry_after,
+            attempts=calls,
+            body=body,
+            log={"tulipErrorUniqueID": body.get("tulipErrorUniqueID")},
+        )
+
+
+def parse_retry_after(value: str | None, clock: Clock) -> float | None:
+    """Seconds from a `Retry-After` header: delta-seconds or an HTTP date; None if absent/bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - clock.wall())
+
+
+def _mask(text: str, token: ApiToken) -> str:
+    """`text` with our credentials, in any form we sent them, replaced."""
+    header = base64.b64encode(f"{token.api_key}:{token.api_secret}".encode()).decode()
+    for secret in (header, token.api_secret, token.api_key):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _error_body(response: requests.Response) -> dict[str, Any]:
+    """Tulip's `{errorCode, errorUniqueID, details}`, from at most the first 64 KiB."""
+    raw = b""
+    try:
+        for chunk in response.iter_content(8192):
+            raw += chunk
+            if len(raw) >= ERROR_BODY_LIMIT:
+                return {}  # larger than any error Tulip sends: not one of its JSON bodies
+    except requests.RequestException:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    fields: dict[str, Any] = {}
+    if isinstance(code := data.get("errorCode"), str):
+        fields["tulipErrorCode"] = code[:100]
+    unique_id = data.get("errorUniqueID")
+    if isinstance(unique_id, str) and _ERROR_UNIQUE_ID.fullmatch(unique_id):
+        fields["tulipErrorUniqueID"] = unique_id
+    if isinstance(details := data.get("details"), str):
+        fields["details"] = details[:DETAILS_LIMIT]
+    return fields

@@ -1,0 +1,176 @@
+"""Test doubles for what lies outside this machine, run for real on loopback.
+
+- `SecretManagerDouble`: a plaintext gRPC server speaking Secret Manager's AccessSecretVersion,
+  reached by the real client through `SECRET_MANAGER_EMULATOR_HOST`.
+- `TulipDouble`: a threaded HTTP server on 127.0.0.1 that records each request and answers
+  from a script (status, headers, body), for tests that need real sockets.
+- `FakeClock`: time that moves only when told to, or when something sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from google.cloud.secretmanager_v1.types import (
+    AccessSecretVersionRequest,
+    AccessSecretVersionResponse,
+    SecretPayload,
+)
+
+from function.timing import Clock
+
+
+class FakeClock:
+    """A clock for tests: `sleep` records the wait and moves time forward instantly."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.wall_now = 1_800_000_000.0
+        self.sleeps: list[float] = []
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall_now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def clock(self) -> Clock:
+        return Clock(monotonic=lambda: self.now, wall=lambda: self.wall_now, sleep=self.sleep)
+
+
+class SecretManagerDouble:
+    """Secret Manager's AccessSecretVersion on 127.0.0.1, with scripted failures."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+        self.failures: list[grpc.StatusCode] = []  # returned, in order, before any value
+        self.calls: list[str] = []
+        self.deadlines: list[float | None] = []  # seconds the client allowed each call
+        self.on_call: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        handler = grpc.method_handlers_generic_handler(
+            "google.cloud.secretmanager.v1.SecretManagerService",
+            {
+                "AccessSecretVersion": grpc.unary_unary_rpc_method_handler(
+                    self._access,
+                    request_deserializer=AccessSecretVersionRequest.deserialize,
+                    response_serializer=AccessSecretVersionResponse.serialize,
+                )
+            },
+        )
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self._server.add_generic_rpc_handlers((handler,))
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def put(self, name: str, value: str | bytes) -> None:
+        """Make `name` (a full version name) hold `value`."""
+        self.values[name] = value.encode() if isinstance(value, str) else value
+
+    def stop(self) -> None:
+        self._server.stop(grace=None)
+
+    def _access(
+        self, request: AccessSecretVersionRequest, context: grpc.ServicerContext
+    ) -> AccessSecretVersionResponse:
+        with self._lock:
+            self.calls.append(request.name)
+            self.deadlines.append(context.time_remaining())
+            failure = self.failures.pop(0) if self.failures else None
+        if self.on_call is not None:
+            self.on_call()
+        if failure is not None:
+            context.abort(failure, "scripted failure")
+        if request.name not in self.values:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{request.name}] not found")
+        return AccessSecretVersionResponse(
+            name=request.name, payload=SecretPayload(data=self.values[request.name])
+        )
+
+
+@dataclass
+class Recorded:
+    """One request the Tulip double received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Scripted:
+    """One answer of the Tulip double."""
+
+    status: int = 204
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class TulipDouble:
+    """A real HTTP server on 127.0.0.1 that records requests and plays scripted answers.
+
+    With no script left it answers 204. `respond` may be replaced to compute an answer from the
+    request (for concurrency tests).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.script: list[Scripted] = []
+        self.respond: Callable[[Recorded], Scripted] | None = None
+        self._lock = threading.Lock()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                recorded = Recorded("PUT", self.path, dict(self.headers), self.rfile.read(length))
+                with double._lock:
+                    double.requests.append(recorded)
+                    answer = double.script.pop(0) if double.script else None
+                if answer is None:
+                    answer = double.respond(recorded) if double.respond else Scripted()
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False  # keep-alive connections must not hold up stop()
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,79 @@
+"""Log lines: one JSON object per line, with severity, scope fields and trace."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from function import logs
+from tests.conftest import link_url, log_lines, request_body
+
+
+def test_lines_are_json_with_severity_and_scope(capsys):
+    with logs.scope(requestId="r1", empty=None):
+        logs.bind(tableLinkId="T")
+        logs.emit("WARNING", "x.y", "hello\nworld", attempt=2, skipped=None)
+    logs.emit("INFO", "after", "outside")
+    first, second = log_lines(capsys.readouterr().out)
+    assert first == {
+        "severity": "WARNING",
+        "message": "hello\nworld",
+        "event": "x.y",
+        "requestId": "r1",
+        "tableLinkId": "T",
+        "attempt": 2,
+    }
+    assert "requestId" not in second
+
+
+def test_lines_follow_whatever_stdout_is_now(monkeypatch):
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", replaced)
+    logs.emit("INFO", "e", "m")
+    assert '"event":"e"' in replaced.getvalue()
+
+
+def test_trace_fields():
+    headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    assert logs.trace_fields(headers, "proj") == {
+        logs.TRACE_FIELD: "projects/proj/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+        logs.SPAN_FIELD: "00f067aa0ba902b7",
+    }
+    cloud = {"X-Cloud-Trace-Context": "4BF92F3577B34DA6A3CE929D0E0E4736/1;o=1"}
+    assert logs.trace_fields(cloud, "proj") == {
+        logs.TRACE_FIELD: "projects/proj/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+        logs.SPAN_FIELD: "0000000000000001",
+    }
+    assert logs.trace_fields(headers, None) == {}
+    assert logs.trace_fields({"traceparent": "garbage"}, "proj") == {}
+
+
+def test_every_line_of_a_request_carries_its_id_and_trace(client, tulip, env, capsys):
+    env.set(GOOGLE_CLOUD_PROJECT="proj")
+    tulip.put(link_url(), status=503)
+    tulip.put(link_url(), status=204)
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = client.post(
+        "/", json=request_body(), headers={"traceparent": trace, "Function-Execution-Id": "ex1"}
+    )
+    lines = log_lines(capsys.readouterr().out)
+    assert [line["event"] for line in lines] == ["tulip.retry", "link.done"]
+    for line in lines:
+        assert line["requestId"] == "ex1" == response.json["requestId"]
+        assert line[logs.TRACE_FIELD].endswith("/traces/4bf92f3577b34da6a3ce929d0e0e4736")
+    done = lines[-1]
+    assert done["tableLinkId"] and done["action"] == "link" and done["outcome"] == "done"
+    assert done["attempts"] == 2 and done["latencyMs"] >= 0
+
+
+def test_the_framework_execution_id_wrapper_sees_our_lines(client, tulip, env, capsys):
+    env.set(LOG_EXECUTION_ID="true")
+    import functions_framework
+
+    from tests.conftest import ROOT
+
+    wrapped = functions_framework.create_app("link_records", str(ROOT / "main.py")).test_client()
+    tulip.put(link_url(), status=204)
+    wrapped.post("/", json=request_body(), headers={"Function-Execution-Id": "abc123"})
+    [line] = [x for x in log_lines(capsys.readouterr().out) if x.get("event") == "link.done"]
+    assert line["logging.googleapis.com/labels"]["execution_id"] == "abc123"

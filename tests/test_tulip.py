@@ -1,0 +1,207 @@
+"""The Tulip client over real HTTP on loopback: what goes on the wire, and what must not."""
+
+from __future__ import annotations
+
+import base64
+import random
+import threading
+
+import pytest
+
+from function import __version__
+from function.credentials import ApiToken
+from function.outcomes import Outcome
+from function.timing import Backoff, Deadline
+from function.tulip import TulipClient, TulipError, parse_retry_after
+from tests.doubles import FakeClock, Scripted
+
+TOKEN = ApiToken("apikey.2_WIRE", "wire-secret")
+
+
+class Tokens:
+    def __init__(self, *tokens: ApiToken) -> None:
+        self.tokens = list(tokens)
+        self.refreshed = 0
+
+    def get(self, deadline):
+        return self.tokens[0]
+
+    def refresh(self, rejected, deadline):
+        self.refreshed += 1
+        if len(self.tokens) > 1:
+            self.tokens.pop(0)
+        return self.tokens[0]
+
+
+def make_client(url: str, clock: FakeClock, **kw) -> TulipClient:
+    options = {"workspace_id": None, "timeout": 5.0, "max_attempts": 4}
+    options.update(kw)
+    return TulipClient(
+        base_url=url, clock=clock.clock(), backoff=Backoff(rng=random.Random(1)), **options
+    )
+
+
+def change(client: TulipClient, clock: FakeClock, tokens=None, **kw):
+    args = {"table_link_id": "LinkA", "action": "link", "left_record": "L", "right_record": "R"}
+    args.update(kw)
+    return client.change_link(
+        credentials=tokens or Tokens(TOKEN), deadline=Deadline(clock.clock(), 30), **args
+    )
+
+
+def test_the_request_on_the_wire(tulip_server, clock):
+    answer = change(make_client(tulip_server.url, clock), clock, left_record="é 1")
+    assert (answer.status, answer.attempts) == (204, 1)
+    [sent] = tulip_server.requests
+    assert sent.method == "PUT" and sent.path == "/api/v3/tableLinks/LinkA/link"
+    assert sent.json() == {"leftRecord": "é 1", "rightRecord": "R"}
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["User-Agent"] == f"tulip-link/{__version__}"
+    expected = base64.b64encode(b"apikey.2_WIRE:wire-secret").decode()
+    assert sent.headers["Authorization"] == f"Basic {expected}"
+
+
+def test_netrc_and_proxy_variables_cannot_change_the_call(
+    tulip_server, clock, tmp_path, monkeypatch
+):
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login intruder password stolen\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    change(make_client(tulip_server.url, clock), clock)
+    [sent] = tulip_server.requests
+    assert "intruder" not in base64.b64decode(sent.headers["Authorization"][6:]).decode()
+
+
+def test_connections_are_kept_alive(tulip_server, clock):
+    client = make_client(tulip_server.url, clock)
+    change(client, clock)
+    change(client, clock)
+    assert all(
+        r.headers.get("Connection", "keep-alive") == "keep-alive" for r in tulip_server.requests
+    )
+    pool = client._session.get_adapter(tulip_server.url).poolmanager
+    [key] = pool.pools.keys()
+    connection_pool = pool.pools[key]
+    assert connection_pool.num_connections == 1  # the second call reused the first connection
+
+
+def test_redirects_are_not_followed(tulip_server, clock):
+    tulip_server.script = [Scripted(307, {"Location": "/api/v3/elsewhere"})]
+    with pytest.raises(TulipError) as caught:
+        change(make_client(tulip_server.url, clock), clock)
+    assert caught.value.outcome is Outcome.TULIP_UNEXPECTED
+    assert len(tulip_server.requests) == 1
+
+
+def test_cookies_from_tulip_are_not_kept(tulip_server, clock):
+    tulip_server.script = [Scripted(204, {"Set-Cookie": "session=abc; Path=/"})]
+    client = make_client(tulip_server.url, clock)
+    change(client, clock)
+    change(client, clock)
+    assert "Cookie" not in tulip_server.requests[1].headers
+
+
+def test_the_workspace_path(tulip_server, clock):
+    change(make_client(tulip_server.url, clock, workspace_id="DEFAULT"), clock, action="unlink")
+    assert tulip_server.requests[0].path == "/api/v3/w/DEFAULT/tableLinks/LinkA/unlink"
+
+
+def test_a_refused_token_is_replaced_once(tulip_server, clock):
+    tulip_server.script = [Scripted(401), Scripted(204)]
+    tokens = Tokens(TOKEN, ApiToken("apikey.2_NEW", "new"))
+    change(make_client(tulip_server.url, clock), clock, tokens)
+    assert tokens.refreshed == 1
+    second = base64.b64decode(tulip_server.requests[1].headers["Authorization"][6:])
+    assert second == b"apikey.2_NEW:new"
+
+
+def test_max_attempts_one_means_no_retry(tulip_server, clock):
+    tulip_server.script = [Scripted(503)]
+    with pytest.raises(TulipError):
+        change(make_client(tulip_server.url, clock, max_attempts=1), clock)
+    assert len(tulip_server.requests) == 1 and clock.sleeps == []
+
+
+def test_a_silent_server_times_out(clock):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections, never answers
+    try:
+        client = make_client(f"http://127.0.0.1:{listener.getsockname()[1]}", clock, timeout=0.2)
+        with pytest.raises(TulipError) as caught:
+            change(client, clock)
+    finally:
+        listener.close()
+    assert caught.value.outcome is Outcome.TULIP_TIMEOUT
+    assert caught.value.attempts == 4
+
+
+def test_a_closed_port_is_unavailable(clock):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TulipError) as caught:
+        change(make_client(f"http://127.0.0.1:{port}", clock, max_attempts=2), clock)
+    assert caught.value.outcome is Outcome.TULIP_UNAVAILABLE
+
+
+def test_one_session_serves_concurrent_calls(tulip_server, clock):
+    barrier = threading.Barrier(12, timeout=10)
+
+    def respond(recorded):
+        barrier.wait()  # every call is in flight at once
+        return Scripted(204)
+
+    tulip_server.respond = respond
+    client = make_client(tulip_server.url, clock)
+    results, errors = [], []
+
+    def call(n: int) -> None:
+        try:
+            results.append(change(client, clock, left_record=f"L{n}").status)
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == [] and results == [204] * 12
+    assert sorted(r.json()["leftRecord"] for r in tulip_server.requests) == sorted(
+        f"L{n}" for n in range(12)
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("7", 7.0),
+        (" 0 ", 0.0),
+        ("Fri, 27 Nov 2026 05:00:10 GMT", 10.0),
+        ("Fri, 27 Nov 2026 04:59:00 GMT", 0.0),
+        ("soon", None),
+        ("-3", None),
+        ("1.5", None),
+        (None, None),
+    ],
+)
+def test_retry_after_parsing(header, seconds):
+    clock = FakeClock()
+    clock.wall_now = 1_795_755_600.0  # 2026-11-27 05:00:00 UTC
+    assert parse_retry_after(header, clock.clock()) == seconds
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap():
+    backoff = Backoff(rng=random.Random(7))
+    for retry, (low, high) in enumerate([(0.25, 0.5), (0.5, 1), (1, 2), (2, 4), (4, 8)], 1):
+        assert low <= backoff.delay(retry) <= high
+    assert 4 <= backoff.delay(30) <= 8

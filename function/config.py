@@ -30,11 +30,13 @@ from pydantic_core import PydanticCustomError
 from .models import is_table_link_id
 from .outcomes import Failure, Outcome
 
-WEBHOOK_AUTH_MODES = ("none",)
+WEBHOOK_AUTH_MODES = ("standard-webhooks", "hmac-sha256", "token", "none")
+SIGNING_MODES = ("standard-webhooks", "hmac-sha256", "token")
 _SECRET_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
     r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
 )
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
 
 
@@ -104,6 +106,12 @@ def _secret_name(value: str) -> str:
     return value
 
 
+def _header_name(value: str) -> str:
+    if not _HEADER_NAME.fullmatch(value):
+        raise _invalid("must be an HTTP header name, e.g. X-Hub-Signature-256")
+    return value
+
+
 def _host_port(value: str) -> str:
     if not _HOST_PORT.fullmatch(value):
         raise _invalid("must be host:port, e.g. localhost:8085")
@@ -159,27 +167,13 @@ class Settings(BaseModel):
                 "holding the Tulip API token (or, for local runs, set TULIP_API_KEY and "
                 "TULIP_API_SECRET)"
             )
-        if (
-            self.credentials_secret is not None
-            and self.secret_version_name(self.credentials_secret) is None
-        ):
-            raise _invalid(
-                "TULIP_CREDENTIALS_SECRET is a bare secret id, which needs GOOGLE_CLOUD_PROJECT "
-                "to be set (or give projects/P/secrets/S)"
-            )
+        _check_project("TULIP_CREDENTIALS_SECRET", self.credentials_secret, self.project)
         return self
 
-    def secret_version_name(self, name: str) -> str | None:
-        """The full `projects/P/secrets/S/versions/V` name for a setting's value, or None when a
-        bare secret id has no project to belong to."""
-        match = _SECRET_NAME.fullmatch(name)
-        assert match is not None, "validated at load"
-        project = match["project"] or self.project
-        if project is None:
-            return None
-        return (
-            f"projects/{project}/secrets/{match['secret']}/versions/{match['version'] or 'latest'}"
-        )
+    @property
+    def credentials_secret_version(self) -> str | None:
+        """`TULIP_CREDENTIALS_SECRET` as a full secret version name."""
+        return secret_version_name(self.credentials_secret, self.project)
 
 
 class WebhookSettings(BaseModel):
@@ -188,9 +182,20 @@ class WebhookSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     mode: str | None = Field(None, alias="WEBHOOK_AUTH")
+    secret: Annotated[str | None, AfterValidator(_secret_name)] = Field(
+        None, alias="WEBHOOK_SECRET"
+    )
+    secret_value: SecretStr | None = Field(None, alias="WEBHOOK_SECRET_VALUE")
+    tolerance: Annotated[int, Field(ge=1, le=86_400)] = Field(
+        300, alias="WEBHOOK_TOLERANCE_SECONDS"
+    )
+    signature_header: Annotated[str, AfterValidator(_header_name)] = Field(
+        "X-Hub-Signature-256", alias="WEBHOOK_SIGNATURE_HEADER"
+    )
+    project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 
     @model_validator(mode="after")
-    def _known_mode(self) -> WebhookSettings:
+    def _complete(self) -> WebhookSettings:
         modes = ", ".join(WEBHOOK_AUTH_MODES)
         if self.mode is None:
             # Fail closed: a forgotten setting must not leave a public endpoint open.
@@ -200,7 +205,38 @@ class WebhookSettings(BaseModel):
             )
         if self.mode not in WEBHOOK_AUTH_MODES:
             raise _invalid(f"WEBHOOK_AUTH must be one of: {modes}")
+        if self.mode in SIGNING_MODES and self.secret is None and self.secret_value is None:
+            raise _invalid(
+                f"WEBHOOK_AUTH={self.mode} needs a secret: set WEBHOOK_SECRET to its Secret "
+                "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)"
+            )
+        _check_project("WEBHOOK_SECRET", self.secret, self.project)
         return self
+
+    @property
+    def secret_version(self) -> str | None:
+        """`WEBHOOK_SECRET` as a full secret version name."""
+        return secret_version_name(self.secret, self.project)
+
+
+def secret_version_name(name: str | None, project: str | None) -> str | None:
+    """A secret setting as `projects/P/secrets/S/versions/V`: a bare id takes `project`, a name
+    without a version takes `latest`. None when unset, or when a bare id has no project."""
+    match = _SECRET_NAME.fullmatch(name or "")
+    if match is None or (match["project"] or project) is None:
+        return None
+    return (
+        f"projects/{match['project'] or project}/secrets/{match['secret']}"
+        f"/versions/{match['version'] or 'latest'}"
+    )
+
+
+def _check_project(setting: str, name: str | None, project: str | None) -> None:
+    if name is not None and secret_version_name(name, project) is None:
+        raise _invalid(
+            f"{setting} is a bare secret id, which needs GOOGLE_CLOUD_PROJECT to be set "
+            "(or give projects/P/secrets/S)"
+        )
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

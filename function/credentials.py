@@ -240,7 +240,7 @@ class TulipCredentials:
         self._secret = None
         self._static = None
         if settings.credentials_secret is not None:
-            self._secret = settings.secret_version_name(settings.credentials_secret)
+            self._secret = settings.credentials_secret_version
         else:
             assert settings.api_key is not None and settings.api_secret is not None
             self._static = make_token(

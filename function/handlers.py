@@ -1,8 +1,9 @@
 """HTTP and CloudEvent glue: unwrap the request, call the core, render and log the outcome.
 
 `handle_http` serves direct JSON requests and Pub/Sub push envelopes; its order of work is
-settings, method, content type, size cap, caller authentication, then parsing, so nothing is
-parsed before the caller is known. `handle_cloud_event` serves Eventarc's Pub/Sub events: a
+settings, method, content type, size cap, caller authentication over the exact raw bytes, then
+parsing, so nothing is parsed, logged or sent upstream before the caller is known. A push
+envelope is authenticated like any other body. `handle_cloud_event` serves Eventarc's Pub/Sub events: a
 message that can never succeed is logged whole (for replay) and acked, anything else is answered
 non-2xx so Eventarc delivers it again.
 
@@ -24,6 +25,7 @@ import flask
 from cloudevents.http.event import CloudEvent
 
 from . import logs, service
+from .auth import Authenticator
 from .config import Once, load_webhook_settings
 from .models import (
     PayloadTooLarge,
@@ -40,7 +42,13 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Cloud Logging refuses entries over 256 KiB; a longer message is logged cut short and marked.
 LOGGED_DATA_LIMIT = 128 * 1024
 
-webhook_settings = Once(lambda: load_webhook_settings(os.environ))
+
+def _build_authenticator() -> Authenticator:
+    core = service.current.get()
+    return Authenticator(load_webhook_settings(os.environ), core.secrets, core.clock)
+
+
+authenticator = Once(_build_authenticator)
 
 
 class MethodNotAllowed(Failure):
@@ -64,7 +72,7 @@ def handle_http(request: flask.Request) -> flask.Response:
         try:
             core = service.current.get()
             logs.bind(**logs.trace_fields(request.headers, core.settings.project))
-            webhook_settings.get()
+            caller = authenticator.get()
             deadline = core.deadline()
             if request.method != "POST":
                 raise MethodNotAllowed(f"Use POST, not {request.method}")
@@ -73,6 +81,7 @@ def handle_http(request: flask.Request) -> flask.Response:
                     "Send the body as JSON, with Content-Type: application/json"
                 )
             raw = _read_body(request, core.settings.max_body_bytes)
+            caller.check(request.headers, raw, deadline)  # before anything reads the body
             body = parse_json_object(raw)
             if is_push_envelope(body):
                 envelope = parse_push_envelope(body)

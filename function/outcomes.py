@@ -27,6 +27,7 @@ class Outcome(enum.Enum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     MALFORMED_REQUEST = "malformed_request"
     INVALID_PAYLOAD = "invalid_payload"
+    UNAUTHENTICATED = "unauthenticated"
     TULIP_REJECTED = "tulip_rejected"
     TULIP_NOT_FOUND = "tulip_not_found"
     TULIP_AUTH_REJECTED = "tulip_auth_rejected"
@@ -68,6 +69,8 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.PAYLOAD_TOO_LARGE: Rule(413, "PAYLOAD_TOO_LARGE", REJECTED, "WARNING", permanent=True),
     Outcome.MALFORMED_REQUEST: Rule(400, "MALFORMED_REQUEST", REJECTED, "WARNING", permanent=True),
     Outcome.INVALID_PAYLOAD: Rule(422, "INVALID_PAYLOAD", REJECTED, "WARNING", permanent=True),
+    # The caller did not prove who it is (WEBHOOK_AUTH); the reason is logged, never answered.
+    Outcome.UNAUTHENTICATED: Rule(401, "UNAUTHENTICATED", REJECTED, "WARNING", permanent=True),
     # Tulip refused the values. 404 is kept apart: the record may simply not exist *yet*
     # (events arrive out of order), so a message is retried rather than dropped.
     Outcome.TULIP_REJECTED: Rule(

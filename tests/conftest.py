@@ -95,9 +95,9 @@ def env(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Env]:
         "current",
         Once(lambda: LinkService(load_settings(os.environ), clock=clock.clock())),
     )
-    handlers.webhook_settings.reset()
+    handlers.authenticator.reset()
     yield environment
-    handlers.webhook_settings.reset()
+    handlers.authenticator.reset()
 
 
 @pytest.fixture

@@ -1,0 +1,97 @@
+"""Sign a request the way `WEBHOOK_AUTH` expects, for integrators and local runs.
+
+    python -m function.sign payload.json                   # the headers, one per line
+    python -m function.sign --curl http://localhost:8080 payload.json   # a full curl command
+    curl $(python -m function.sign --curl-args payload.json) --data-binary @payload.json URL
+
+The signature covers the file's exact bytes, so send them unchanged (`--data-binary @file`).
+The mode, secret and header default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line)
+and `WEBHOOK_SIGNATURE_HEADER`, as the function reads them. A Standard Webhooks signature holds
+the time of signing and is refused after `WEBHOOK_TOLERANCE_SECONDS`: sign when you send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from .auth import hmac_sha256_hex, secret_lines, standard_webhooks_key, standard_webhooks_signature
+from .config import SIGNING_MODES, ConfigError
+
+
+def signed_headers(
+    mode: str, secret: str, body: bytes, *, header: str = "X-Hub-Signature-256", now: float
+) -> dict[str, str]:
+    """The headers that authenticate `body` under `mode` with `secret`."""
+    if mode == "standard-webhooks":
+        message_id = f"msg_{uuid.uuid4().hex}"
+        timestamp = int(now)
+        key = standard_webhooks_key(secret)
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_webhooks_signature(key, message_id, timestamp, body),
+        }
+    if mode == "hmac-sha256":
+        return {header: "sha256=" + hmac_sha256_hex(secret.encode(), body)}
+    if mode == "token":
+        return {"X-Webhook-Token": secret}
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m function.sign",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("payload", type=Path, help="the JSON file to send, byte for byte")
+    parser.add_argument("--mode", default=os.environ.get("WEBHOOK_AUTH", "standard-webhooks"))
+    parser.add_argument("--secret", default=None, help="default: WEBHOOK_SECRET_VALUE")
+    parser.add_argument(
+        "--header", default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or "X-Hub-Signature-256"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--curl", metavar="URL", help="print a complete curl command")
+    output.add_argument("--curl-args", action="store_true", help="print only curl's -H options")
+    args = parser.parse_args(argv)
+
+    if args.mode not in (*SIGNING_MODES, "none"):
+        parser.error(f"--mode must be one of: {', '.join((*SIGNING_MODES, 'none'))}")
+    secrets = secret_lines(args.secret or os.environ.get("WEBHOOK_SECRET_VALUE", ""))
+    if args.mode != "none" and not secrets:
+        parser.error("no secret: pass --secret or set WEBHOOK_SECRET_VALUE")
+    body = args.payload.read_bytes()
+    try:
+        headers = signed_headers(
+            args.mode, secrets[0] if secrets else "", body, header=args.header, now=time.time()
+        )
+    except ConfigError as error:
+        parser.error(error.message)
+    headers = {"Content-Type": "application/json", **headers}
+
+    if args.curl_args:
+        if any(" " in f"{k}:{v}" for k, v in headers.items()):
+            parser.error("a header value has a space: use --curl URL instead")
+        print(" ".join(f"-H {k}:{v}" for k, v in headers.items()))
+    elif args.curl:
+        parts = ["curl", "-sS", "-X", "POST", args.curl]
+        for name, value in headers.items():
+            parts += ["-H", f"{name}: {value}"]
+        parts += ["--data-binary", f"@{args.payload}"]
+        print(shlex.join(parts))
+    else:
+        for name, value in headers.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint requirements clean
+.PHONY: run demo test lint requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 		-r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
-## run: serve the function on :8080 with the settings in the environment or .env
+## run: serve the function on :8080, wired to the Tulip simulator unless TULIP_BASE_URL is set
 run: $(STAMP)
-	set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
-		$(BIN)/functions-framework --target link_records --source main.py --port 8080
+	$(BIN)/python -m devtools.run
+
+## demo: like run, but send the example request, show the link before and after, and stop
+demo: $(STAMP)
+	$(BIN)/python -m devtools.run --demo
 
 ## test: lint, then every test (sets up .venv first if needed)
 test: lint

@@ -1,0 +1,1 @@
+"""Development tools: the Tulip simulator and the local runner. Never deployed."""

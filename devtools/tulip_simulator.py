@@ -1,0 +1,418 @@
+"""A local stand-in for the part of Tulip's Tables API that tulip-link calls.
+
+    python -m devtools.tulip_simulator [--port 8081] [--seed devtools/seed.json]
+
+The API, as documented in `../shared/reference/tulip-link-records.md`, with or without the
+`/w/{workspace}` segment:
+
+- `PUT /api/v3/tableLinks/{id}/link` and `.../unlink` with `{"leftRecord", "rightRecord"}`:
+  204 when done.
+- `GET /api/v3/tableLinks/{id}`: the link's description and its current links.
+- HTTP Basic auth against the seeded credentials: 401 without or with unknown ones, 403 for a
+  token without the `tables:write` scope (for PUT). 400 for a body that is not
+  `{"leftRecord": string, "rightRecord": string}`; 404 for an unknown table link or record.
+  Errors are `{"errorCode", "errorUniqueID", "details"}`.
+
+What Tulip does in a few cases is not documented; this is our best reading, and what the
+simulator does:
+
+- Linking a pair that is already linked, or unlinking a pair that is not, is a 204 (the calls
+  are idempotent).
+- A relationship's cardinality is enforced: in `one-to-many` a right record has at most one
+  left record, in `many-to-one` a left record has at most one right record, in `one-to-one`
+  both; linking into a taken slot is 409 `LINK_CARDINALITY_VIOLATION` (never a silent move).
+
+Switches for tests and demos (JSON bodies, answered with the new setting):
+
+- `POST /_sim/faults {"status": 503, "count": 2, "retryAfter": 1}`: the next 2 API calls answer
+  503 (with `Retry-After: 1` when given). `{"delaySeconds": 3, "count": 1}` delays the next call.
+- `POST /_sim/rate-limit {"table": "SerialNumbers", "limit": 2, "windowSeconds": 60,
+  "retryAfter": true}`: calls touching that table beyond `limit` per window answer 429, with or
+  without `Retry-After`.
+- `POST /_sim/reset`: back to the seed, faults and limits cleared.
+
+What it holds: `GET /_sim/state` (JSON) and `GET /` (an HTML page of tables and links).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import html
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SEED = Path(__file__).with_name("seed.json")
+_API = re.compile(
+    r"/api/v3(?:/w/(?P<workspace>[^/]+))?/tableLinks/(?P<link>[^/]+)(?:/(?P<action>link|unlink))?"
+)
+_ONE_LEFT = {"one-to-many", "one-to-one"}  # a right record has at most one left record
+_ONE_RIGHT = {"many-to-one", "one-to-one"}  # a left record has at most one right record
+
+
+class ApiError(Exception):
+    """An answer in Tulip's error shape."""
+
+    def __init__(self, status: int, code: str, details: str, headers: dict[str, str] | None = None):
+        super().__init__(details)
+        self.status, self.code, self.details = status, code, details
+        self.headers = headers or {}
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    delay: float = 0.0
+    retry_after: int | None = None
+    count: int = 0
+
+
+@dataclass
+class RateLimit:
+    limit: int
+    window: float
+    retry_after: bool
+    calls: list[float] = field(default_factory=list)
+
+
+class Simulator:
+    """The state: tables, table links with their links, credentials, faults. Thread-safe."""
+
+    def __init__(self, seed: dict[str, Any], clock: Callable[[], float] = time.monotonic) -> None:
+        self._seed = seed
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            seed = json.loads(json.dumps(self._seed))
+            self.credentials = {
+                (c["apiKey"], c["apiSecret"]): set(c["scopes"]) for c in seed["credentials"]
+            }
+            self.tables = {
+                name: {"label": t["label"], "records": list(t["records"])}
+                for name, t in seed["tables"].items()
+            }
+            self.table_links = {}
+            for link_id, link in seed["tableLinks"].items():
+                self.table_links[link_id] = {
+                    "leftTable": link["leftTable"],
+                    "rightTable": link["rightTable"],
+                    "type": link["type"],
+                    "links": [tuple(pair) for pair in link.get("links", [])],
+                }
+            self.faults: list[Fault] = []
+            self.rate_limits: dict[str, RateLimit] = {}
+            self.calls = 0
+
+    # --- switches ---
+
+    def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        fault = Fault(
+            status=spec.get("status"),
+            delay=float(spec.get("delaySeconds", 0)),
+            retry_after=spec.get("retryAfter"),
+            count=int(spec.get("count", 1)),
+        )
+        with self._lock:
+            self.faults.append(fault)
+        return {"status": fault.status, "delaySeconds": fault.delay, "count": fault.count}
+
+    def set_rate_limit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        table = spec["table"]
+        if table not in self.tables:
+            raise ApiError(404, "TABLE_NOT_FOUND", f"no table {table}")
+        limit = RateLimit(
+            int(spec["limit"]),
+            float(spec.get("windowSeconds", 60)),
+            bool(spec.get("retryAfter", True)),
+        )
+        with self._lock:
+            self.rate_limits[table] = limit
+        return {
+            "table": table,
+            "limit": limit.limit,
+            "windowSeconds": limit.window,
+            "retryAfter": limit.retry_after,
+        }
+
+    # --- the API ---
+
+    def handle(
+        self, method: str, path: str, authorization: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """One API call: (status, headers, JSON body or None)."""
+        match = _API.fullmatch(path.split("?", 1)[0])
+        if match is None:
+            raise ApiError(404, "NOT_FOUND", f"no route {path}")
+        with self._lock:
+            self.calls += 1
+            fault = self._next_fault()
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and fault.status:
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            )
+            raise ApiError(
+                fault.status, "INJECTED_FAULT", "a fault injected through /_sim/faults", headers
+            )
+        scopes = self._authenticate(authorization)
+        action = match["action"]
+        if (method, action is None) not in {("GET", True), ("PUT", False)}:
+            raise ApiError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed here")
+        if method == "PUT" and "tables:write" not in scopes:
+            raise ApiError(403, "FORBIDDEN", "the API token lacks the tables:write scope")
+        with self._lock:
+            link = self.table_links.get(match["link"])
+            if link is None:
+                raise ApiError(404, "TABLE_LINK_NOT_FOUND", f"no table link {match['link']}")
+            self._rate_limit(link)
+            if action is None:
+                return 200, {}, self._describe(match["link"], link)
+            left, right = self._pair(body)
+            for record, table in ((left, link["leftTable"]), (right, link["rightTable"])):
+                if record not in self.tables[table]["records"]:
+                    raise ApiError(404, "RECORD_NOT_FOUND", f"no record {record} in {table}")
+            if action == "link":
+                self._link(link, left, right)
+            elif (left, right) in link["links"]:
+                link["links"].remove((left, right))
+            return 204, {}, None
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "tables": json.loads(json.dumps(self.tables)),
+                "tableLinks": {k: self._describe(k, v) for k, v in self.table_links.items()},
+                "calls": self.calls,
+            }
+
+    def _next_fault(self) -> Fault | None:
+        while self.faults and self.faults[0].count <= 0:
+            self.faults.pop(0)
+        if not self.faults:
+            return None
+        self.faults[0].count -= 1
+        return self.faults[0]
+
+    def _authenticate(self, authorization: str | None) -> set[str]:
+        scheme, _, encoded = (authorization or "").partition(" ")
+        if scheme.lower() != "basic":
+            raise ApiError(
+                401, "UNAUTHORIZED", "HTTP Basic authentication with an API token is required"
+            )
+        try:
+            key, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError(401, "UNAUTHORIZED", "malformed Basic credentials") from None
+        scopes = self.credentials.get((key, secret))
+        if scopes is None:
+            raise ApiError(401, "UNAUTHORIZED", "unknown API token")
+        return scopes
+
+    def _rate_limit(self, link: dict[str, Any]) -> None:
+        now = self._clock()
+        for table in (link["leftTable"], link["rightTable"]):
+            limit = self.rate_limits.get(table)
+            if limit is None:
+                continue
+            limit.calls = [t for t in limit.calls if now - t < limit.window]
+            if len(limit.calls) >= limit.limit:
+                oldest = limit.calls[0] if limit.calls else now
+                wait = max(1, int(limit.window - (now - oldest)) + 1)
+                headers = {"Retry-After": str(wait)} if limit.retry_after else {}
+                raise ApiError(429, "RATE_LIMITED", f"too many requests for table {table}", headers)
+            limit.calls.append(now)
+
+    @staticmethod
+    def _pair(body: bytes) -> tuple[str, str]:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ApiError(400, "MALFORMED_BODY", "the body is not JSON") from None
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) and data[k] for k in ("leftRecord", "rightRecord")
+        ):
+            raise ApiError(
+                400, "MALFORMED_BODY", "expected {leftRecord: string, rightRecord: string}"
+            )
+        return data["leftRecord"], data["rightRecord"]
+
+    @staticmethod
+    def _link(link: dict[str, Any], left: str, right: str) -> None:
+        if (left, right) in link["links"]:
+            return
+        for other_left, other_right in link["links"]:
+            if link["type"] in _ONE_LEFT and other_right == right:
+                raise ApiError(
+                    409,
+                    "LINK_CARDINALITY_VIOLATION",
+                    f"{right} is already linked to {other_left} ({link['type']})",
+                )
+            if link["type"] in _ONE_RIGHT and other_left == left:
+                raise ApiError(
+                    409,
+                    "LINK_CARDINALITY_VIOLATION",
+                    f"{left} is already linked to {other_right} ({link['type']})",
+                )
+        link["links"].append((left, right))
+
+    @staticmethod
+    def _describe(link_id: str, link: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": link_id,
+            "leftTableId": link["leftTable"],
+            "rightTableId": link["rightTable"],
+            "type": link["type"],
+            "deletedAt": None,
+            "links": [list(pair) for pair in link["links"]],
+        }
+
+
+def render_html(state: dict[str, Any]) -> str:
+    """A plain page: every table link with its links, then every table with its records."""
+    e = html.escape
+    parts = [
+        "<!doctype html><meta charset=utf-8><title>Tulip simulator</title>",
+        "<h1>Tulip simulator</h1>",
+        f"<p>{state['calls']} API calls so far. <a href='/_sim/state'>State as JSON</a>.</p>",
+        "<h2>Table links</h2>",
+    ]
+    for link_id, link in state["tableLinks"].items():
+        parts.append(
+            f"<h3>{e(link_id)}: {e(link['leftTableId'])} &rarr; {e(link['rightTableId'])} ({e(link['type'])})</h3><ul>"
+        )
+        parts += [f"<li>{e(left)} &harr; {e(right)}</li>" for left, right in link["links"]] or [
+            "<li><i>no links</i></li>"
+        ]
+        parts.append("</ul>")
+    parts.append("<h2>Tables</h2>")
+    for name, table in state["tables"].items():
+        parts.append(
+            f"<h3>{e(name)} ({e(table['label'])})</h3><p>{e(', '.join(table['records']))}</p>"
+        )
+    return "\n".join(parts)
+
+
+def make_server(simulator: Simulator, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """An HTTP server for `simulator` on `host:port` (0: any free port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path == "/":
+                self._send(
+                    200,
+                    {"Content-Type": "text/html; charset=utf-8"},
+                    render_html(simulator.state()).encode(),
+                )
+            elif self.path == "/_sim/state":
+                self._json(200, {}, simulator.state())
+            else:
+                self._api("GET")
+
+        def do_PUT(self) -> None:
+            self._api("PUT")
+
+        def do_POST(self) -> None:
+            body = self._body()
+            try:
+                spec = json.loads(body or b"{}")
+                if self.path == "/_sim/reset":
+                    simulator.reset()
+                    self._json(200, {}, {"reset": True})
+                elif self.path == "/_sim/faults":
+                    self._json(200, {}, simulator.add_fault(spec))
+                elif self.path == "/_sim/rate-limit":
+                    self._json(200, {}, simulator.set_rate_limit(spec))
+                else:
+                    self._json(404, {}, {"errorCode": "NOT_FOUND"})
+            except ApiError as error:
+                self._error(error)
+            except (ValueError, KeyError, TypeError) as error:
+                self._json(400, {}, {"errorCode": "BAD_SWITCH", "details": str(error)})
+
+        def _api(self, method: str) -> None:
+            body = self._body()
+            try:
+                status, headers, payload = simulator.handle(
+                    method, self.path, self.headers.get("Authorization"), body
+                )
+            except ApiError as error:
+                self._error(error)
+                return
+            if payload is None:
+                self._send(status, headers, b"")
+            else:
+                self._json(status, headers, payload)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _error(self, error: ApiError) -> None:
+            unique = base64.b64encode(secrets.token_bytes(24)).decode()
+            self._json(
+                error.status,
+                error.headers,
+                {"errorCode": error.code, "errorUniqueID": unique, "details": error.details},
+            )
+
+        def _json(self, status: int, headers: dict[str, str], payload: Any) -> None:
+            self._send(
+                status,
+                {"Content-Type": "application/json", **headers},
+                json.dumps(payload).encode(),
+            )
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    return server
+
+
+def main() -> None:
+    """Serve the simulator until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.tulip_simulator",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--seed", type=Path, default=DEFAULT_SEED)
+    args = parser.parse_args()
+    server = make_server(Simulator(json.loads(args.seed.read_text())), args.port, args.host)
+    print(f"Tulip simulator on http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""End to end: `python -m devtools.run` starts the simulator and the function (gunicorn, as in
+production) as real processes on free loopback ports; requests go over real HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from devtools.run import DEV_WEBHOOK_SECRET
+from function.sign import signed_headers
+from tests.conftest import ROOT
+
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Running:
+    function: str
+    simulator: str
+    curl: str
+
+    def post(self, payload: dict, *, sign: bool = True) -> tuple[int, dict]:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if sign:
+            headers |= signed_headers(
+                "standard-webhooks", DEV_WEBHOOK_SECRET, body, now=time.time()
+            )
+        request = urllib.request.Request(self.function, body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def simulator_call(self, path: str, payload: dict | None = None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        with urllib.request.urlopen(f"{self.simulator}{path}", data, timeout=10) as answer:
+            return json.load(answer)
+
+    def links(self, table_link: str) -> list[list[str]]:
+        return self.simulator_call("/_sim/state")["tableLinks"][table_link]["links"]
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    port, sim_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
+    env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devtools.run",
+            "--port",
+            str(port),
+            "--simulator-port",
+            str(sim_port),
+            "--env-file",
+            os.devnull,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+    ).start()
+    curl, seen = None, []
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=deadline - time.monotonic())
+        except queue.Empty:
+            break
+        seen.append(line)
+        if line.strip().startswith("curl "):
+            curl = line.strip()
+        if "Press Ctrl-C" in line:
+            break
+    else:
+        pytest.fail("the runner did not get ready:\n" + "".join(seen))
+    assert curl is not None, "".join(seen)
+    yield Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+    assert process.wait(timeout=20) == 0
+    for used in (port, sim_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", used)) != 0, f"port {used} still served"
+
+
+@pytest.fixture(autouse=True)
+def clean_simulator(running):
+    running.simulator_call("/_sim/reset", {})
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_printed_curl_command_links(running):
+    result = subprocess.run(
+        ["bash", "-c", running.curl.replace("localhost:", "127.0.0.1:")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout)["status"] == "linked"
+    assert ["WO-1001", "SN-0001"] in running.links("WorkOrderSerials")
+
+
+def test_link_then_unlink(running):
+    pair = {
+        "tableLinkId": "StationOperators",
+        "leftRecord": "ST-ASSEMBLY-2",
+        "rightRecord": "OP-BOB",
+    }
+    assert running.post(pair)[0] == 200
+    assert running.post(pair)[0] == 200  # linking again changes nothing
+    assert ["ST-ASSEMBLY-2", "OP-BOB"] in running.links("StationOperators")
+    status, body = running.post({**pair, "action": "unlink"})
+    assert (status, body["status"]) == (200, "unlinked")
+    assert ["ST-ASSEMBLY-2", "OP-BOB"] not in running.links("StationOperators")
+
+
+def test_a_passing_fault_is_retried_away(running):
+    running.simulator_call("/_sim/faults", {"status": 503, "count": 1, "retryAfter": 0})
+    status, _ = running.post(
+        {"tableLinkId": "SerialProduct", "leftRecord": "SN-0001", "rightRecord": "PUMP-A"}
+    )
+    assert status == 200
+    assert running.links("SerialProduct") == [["SN-0001", "PUMP-A"]]
+
+
+def test_a_lasting_fault_is_502_and_links_nothing(running):
+    running.simulator_call("/_sim/faults", {"status": 503, "count": 2, "retryAfter": 0})
+    status, body = running.post(
+        {"tableLinkId": "SerialProduct", "leftRecord": "SN-0001", "rightRecord": "PUMP-A"}
+    )
+    assert (status, body["errorCode"]) == (502, "TULIP_UNAVAILABLE")
+    assert running.links("SerialProduct") == []
+
+
+def test_a_rate_limit_without_retry_after_is_429_with_ours(running):
+    running.simulator_call(
+        "/_sim/rate-limit", {"table": "Products", "limit": 0, "retryAfter": False}
+    )
+    request = {"tableLinkId": "SerialProduct", "leftRecord": "SN-0001", "rightRecord": "PUMP-A"}
+    body = json.dumps(request).encode()
+    headers = {"Content-Type": "application/json"}
+    headers |= signed_headers("standard-webhooks", DEV_WEBHOOK_SECRET, body, now=time.time())
+    connection = http.client.HTTPConnection(running.function.removeprefix("http://"), timeout=60)
+    connection.request("POST", "/", body, headers)
+    answer = connection.getresponse()
+    connection.close()
+    assert answer.status == 429 and answer.getheader("Retry-After") == "5"
+
+
+def test_a_cardinality_conflict_keeps_tulips_409(running):
+    status, body = running.post(
+        {"tableLinkId": "WorkOrderSerials", "leftRecord": "WO-1001", "rightRecord": "SN-0004"}
+    )
+    assert (status, body["errorCode"], body["tulipErrorCode"]) == (
+        409,
+        "TULIP_REJECTED",
+        "LINK_CARDINALITY_VIOLATION",
+    )
+    assert body["tulipErrorUniqueID"]
+
+
+def test_an_unsigned_request_is_401(running):
+    status, body = running.post(
+        {"tableLinkId": "SerialProduct", "leftRecord": "a", "rightRecord": "b"}, sign=False
+    )
+    assert (status, body["errorCode"]) == (401, "UNAUTHENTICATED")
+
+
+def test_a_chunked_body_over_the_cap_is_413_from_the_production_server(running):
+    connection = http.client.HTTPConnection(running.function.removeprefix("http://"), timeout=30)
+    chunks = (b"x" * 8192 for _ in range(16))  # 128 KiB, no Content-Length
+    connection.request(
+        "POST", "/", chunks, {"Content-Type": "application/json"}, encode_chunked=True
+    )
+    answer = connection.getresponse()
+    body = json.load(answer)
+    connection.close()
+    assert (answer.status, body["errorCode"]) == (413, "PAYLOAD_TOO_LARGE")

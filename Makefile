@@ -3,14 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins old libraries: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run demo test lint requirements clean
+.PHONY: run demo test lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 ## run: serve the function on :8080, wired to the Tulip simulator unless TULIP_BASE_URL is set
 run: $(STAMP)
@@ -27,6 +36,16 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@if command -v terraform >/dev/null 2>&1; then \
+		terraform fmt -check -recursive infra && echo "terraform fmt: infra is formatted"; \
+	else \
+		echo "SKIPPED: terraform is not installed, so 'terraform fmt -check' did not run"; \
+	fi
+
+## check-infra: the checkov policy scan of infra/ (offline, its own venv)
+check-infra: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \
+		--skip-download --quiet --compact
 
 ## requirements: re-pin requirements*.txt after editing requirements*.in
 requirements: $(STAMP)
@@ -36,4 +55,4 @@ requirements: $(STAMP)
 		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache infra/build

@@ -1,0 +1,61 @@
+# tulip-link on Google Cloud: two gen2 functions from one source archive.
+#   webhook: public, authenticates callers itself (WEBHOOK_AUTH), for third-party systems.
+#   events:  private, fed by a Pub/Sub push subscription (OIDC) with a dead-letter topic.
+# Files by concern: source.tf, secrets.tf, iam.tf, functions.tf, pubsub.tf, monitoring.tf.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+resource "google_project_service" "enabled" {
+  for_each = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "eventarc.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+  project = var.project_id
+  service = each.value
+  # Other workloads in the project may use these APIs too.
+  disable_on_destroy = false
+}
+
+locals {
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # Settings both functions share; empty ones are left out (the code treats them as unset).
+  common_env = {
+    for name, value in {
+      TULIP_BASE_URL                = var.tulip_base_url
+      TULIP_WORKSPACE_ID            = var.tulip_workspace_id
+      TULIP_TABLE_LINK_ID           = var.tulip_table_link_id
+      TULIP_ALLOWED_TABLE_LINK_IDS  = join(",", var.tulip_allowed_table_link_ids)
+      TULIP_CREDENTIALS_SECRET      = google_secret_manager_secret.tulip_token.id
+      TULIP_CREDENTIALS_TTL_SECONDS = tostring(var.credentials_ttl_seconds)
+      TULIP_DEADLINE_SECONDS        = tostring(var.tulip_deadline_seconds)
+      GOOGLE_CLOUD_PROJECT          = var.project_id
+      LOG_EXECUTION_ID              = "true"
+    } : name => value if value != ""
+  }
+
+  webhook_env = merge(local.common_env, {
+    WEBHOOK_AUTH              = var.webhook_auth
+    WEBHOOK_SECRET            = google_secret_manager_secret.webhook_secret.id
+    WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
+    WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
+  })
+
+  # Cloud Run IAM admits only the push (or Eventarc) service account.
+  events_env = merge(local.common_env, { WEBHOOK_AUTH = "none" })
+
+  # Pub/Sub must wait for the function's answer before it redelivers.
+  push_ack_deadline_seconds = var.function_timeout_seconds
+}

@@ -1,0 +1,43 @@
+output "webhook_url" {
+  description = "Where third-party systems POST link requests."
+  value       = google_cloudfunctions2_function.webhook.service_config[0].uri
+}
+
+output "events_url" {
+  description = "The private events function (reachable only through the topic)."
+  value       = google_cloudfunctions2_function.events.service_config[0].uri
+}
+
+output "requests_topic" {
+  description = "Publish link requests here."
+  value       = google_pubsub_topic.requests.id
+}
+
+output "dead_letter_topic" {
+  description = "Where requests go after max_delivery_attempts failed deliveries."
+  value       = google_pubsub_topic.dead_letter.id
+}
+
+output "dead_letter_subscription" {
+  description = "Holds dead letters for 7 days: pull them from here to inspect or replay."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "service_accounts" {
+  description = "The runtime, build and invoker service accounts."
+  value = {
+    runtime = google_service_account.runtime.email
+    build   = google_service_account.build.email
+    invoker = google_service_account.invoker.email
+  }
+}
+
+output "tulip_token_secret" {
+  description = "Add the Tulip API token as a version of this secret."
+  value       = google_secret_manager_secret.tulip_token.id
+}
+
+output "webhook_secret" {
+  description = "Add the webhook signing secret (or token) as a version of this secret."
+  value       = google_secret_manager_secret.webhook_secret.id
+}

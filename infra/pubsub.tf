@@ -1,0 +1,72 @@
+# Publish link requests (the same JSON the webhook takes) to the requests topic. The push
+# subscription delivers them to the events function; Pub/Sub retries anything not answered
+# 2xx with backoff and, after max_delivery_attempts, moves it to the dead-letter topic, whose
+# own subscription keeps it for 7 days (a topic without a subscription would drop it).
+
+resource "google_pubsub_topic" "requests" {
+  #checkov:skip=CKV_GCP_83:Messages hold table link and record ids only; Google-managed encryption is enough and a CMEK key ring is not worth owning here.
+  name   = "${var.name_prefix}-requests"
+  labels = var.labels
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  #checkov:skip=CKV_GCP_83:Messages hold table link and record ids only; Google-managed encryption is enough and a CMEK key ring is not worth owning here.
+  name   = "${var.name_prefix}-dead-letter"
+  labels = var.labels
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "push" {
+  count  = var.use_eventarc_trigger ? 0 : 1
+  name   = "${var.name_prefix}-push"
+  topic  = google_pubsub_topic.requests.id
+  labels = var.labels
+
+  ack_deadline_seconds       = local.push_ack_deadline_seconds
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.events.service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = google_cloudfunctions2_function.events.service_config[0].uri
+    }
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.events_invoker,
+    google_pubsub_topic_iam_member.agent_publishes_dead_letters,
+  ]
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  name   = "${var.name_prefix}-dead-letter"
+  topic  = google_pubsub_topic.dead_letter.id
+  labels = var.labels
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  retain_acked_messages      = true
+
+  expiration_policy {
+    ttl = ""
+  }
+}

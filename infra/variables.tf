@@ -1,0 +1,216 @@
+variable "project_id" {
+  type        = string
+  description = "The Google Cloud project to deploy into."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project id (6 to 30 lower-case letters, digits and hyphens)."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the functions, the source bucket, the image repository and the Eventarc trigger."
+  default     = "europe-west1"
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (functions, topics, secrets, service accounts)."
+  default     = "tulip-link"
+
+  validation {
+    # Service account ids are at most 30 characters: the prefix plus "-trigger" must fit.
+    condition     = can(regex("^[a-z][a-z0-9-]{2,19}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 4 to 21 lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels added to every resource that takes labels."
+  default     = {}
+}
+
+# --- What the function calls ---------------------------------------------------------------------
+
+variable "tulip_base_url" {
+  type        = string
+  description = "Your Tulip instance, e.g. https://acme.tulip.co (scheme and host only)."
+
+  validation {
+    condition     = can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?/?$", var.tulip_base_url))
+    error_message = "tulip_base_url must be https://host, e.g. https://acme.tulip.co."
+  }
+}
+
+variable "tulip_workspace_id" {
+  type        = string
+  description = "Workspace id for account-level API tokens (calls go to /api/v3/w/{id}/...); empty for a workspace token."
+  default     = ""
+}
+
+variable "tulip_table_link_id" {
+  type        = string
+  description = "Table link used when a request names none; empty to require tableLinkId in every request."
+  default     = ""
+
+  validation {
+    condition     = var.tulip_table_link_id == "" || can(regex("^[a-zA-Z0-9_]{1,64}$", var.tulip_table_link_id))
+    error_message = "tulip_table_link_id must match ^[a-zA-Z0-9_]+$ (at most 64 characters)."
+  }
+}
+
+variable "tulip_allowed_table_link_ids" {
+  type        = list(string)
+  description = "If not empty, the only table links requests may name."
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.tulip_allowed_table_link_ids : can(regex("^[a-zA-Z0-9_]{1,64}$", id))])
+    error_message = "Every allowed table link id must match ^[a-zA-Z0-9_]+$ (at most 64 characters)."
+  }
+}
+
+variable "credentials_ttl_seconds" {
+  type        = number
+  description = "How long each instance keeps a value read from Secret Manager (Tulip token, webhook secret)."
+  default     = 300
+
+  validation {
+    condition     = var.credentials_ttl_seconds >= 0 && var.credentials_ttl_seconds <= 86400
+    error_message = "credentials_ttl_seconds must be between 0 and 86400."
+  }
+}
+
+variable "tulip_deadline_seconds" {
+  type        = number
+  description = "Everything one request may take (Secret Manager and Tulip retries included); below function_timeout_seconds."
+  default     = 30
+
+  validation {
+    condition     = var.tulip_deadline_seconds >= 1 && var.tulip_deadline_seconds <= 590
+    error_message = "tulip_deadline_seconds must be between 1 and 590."
+  }
+}
+
+# --- Who may call the webhook function -----------------------------------------------------------
+
+variable "webhook_public" {
+  type        = bool
+  description = "Let anyone on the internet invoke the webhook function (allUsers); it must then verify signatures."
+  default     = true
+}
+
+variable "webhook_auth" {
+  type        = string
+  description = "How the webhook function authenticates callers: standard-webhooks, hmac-sha256, token, or none (private only)."
+  default     = "standard-webhooks"
+
+  validation {
+    condition     = contains(["standard-webhooks", "hmac-sha256", "token", "none"], var.webhook_auth)
+    error_message = "webhook_auth must be one of standard-webhooks, hmac-sha256, token, none."
+  }
+}
+
+variable "webhook_tolerance_seconds" {
+  type        = number
+  description = "standard-webhooks: how far a signed timestamp may be from now."
+  default     = 300
+
+  validation {
+    condition     = var.webhook_tolerance_seconds >= 1 && var.webhook_tolerance_seconds <= 86400
+    error_message = "webhook_tolerance_seconds must be between 1 and 86400."
+  }
+}
+
+variable "webhook_signature_header" {
+  type        = string
+  description = "hmac-sha256: the header that carries the signature."
+  default     = "X-Hub-Signature-256"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,100}$", var.webhook_signature_header))
+    error_message = "webhook_signature_header must be an HTTP header name."
+  }
+}
+
+# --- Pub/Sub -------------------------------------------------------------------------------------
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Deliveries of a message to the events function before it goes to the dead-letter topic."
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "use_eventarc_trigger" {
+  type        = bool
+  description = "Deliver the topic through an Eventarc trigger to link_records_pubsub instead of the push subscription. Eventarc cannot dead-letter: a message that can never succeed is logged and dropped."
+  default     = false
+}
+
+# --- Sizing --------------------------------------------------------------------------------------
+
+variable "function_timeout_seconds" {
+  type        = number
+  description = "Request timeout of both functions; the push subscription's ack deadline follows it."
+  default     = 60
+
+  validation {
+    # The ack deadline of a push subscription is at most 600 s and must cover the timeout.
+    condition     = var.function_timeout_seconds >= 10 && var.function_timeout_seconds <= 600
+    error_message = "function_timeout_seconds must be between 10 and 600."
+  }
+}
+
+variable "memory" {
+  type        = string
+  description = "Memory of each instance."
+  default     = "256Mi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Mi|Gi|M|G)$", var.memory))
+    error_message = "memory must look like 256Mi or 1Gi."
+  }
+}
+
+variable "cpu" {
+  type        = string
+  description = "vCPUs of each instance; at least 1 for more than one request at a time."
+  default     = "1"
+}
+
+variable "max_instance_count" {
+  type        = number
+  description = "Most instances of each function (low volume: a few are plenty)."
+  default     = 3
+
+  validation {
+    condition     = var.max_instance_count >= 1 && var.max_instance_count <= 100
+    error_message = "max_instance_count must be between 1 and 100."
+  }
+}
+
+variable "max_instance_request_concurrency" {
+  type        = number
+  description = "Requests one instance serves at once (the framework runs 4 threads per vCPU)."
+  default     = 4
+
+  validation {
+    condition     = var.max_instance_request_concurrency >= 1 && var.max_instance_request_concurrency <= 80
+    error_message = "max_instance_request_concurrency must be between 1 and 80."
+  }
+}
+
+# --- Watching it ---------------------------------------------------------------------------------
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Monitoring notification channel ids (projects/P/notificationChannels/N) for the alerts; may be empty."
+  default     = []
+}

@@ -1,0 +1,368 @@
+"""infra/: the Terraform, parsed with python-hcl2 and checked offline against the code.
+
+`terraform validate` needs the google provider, which cannot be downloaded here; these tests
+check what matters most instead: names shared with the code, least privilege, and the wiring
+that keeps a message from being lost.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2 import SerializationOptions
+
+from function.config import environment_variables
+from tests.conftest import ROOT
+
+INFRA = ROOT / "infra"
+OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+
+
+def load() -> dict[str, Any]:
+    """Every block of every .tf file: resources[type][name], variables[name], ..."""
+    merged: dict[str, Any] = defaultdict(dict)
+    resources: dict[str, dict[str, Any]] = defaultdict(dict)
+    for path in sorted(INFRA.glob("*.tf")):
+        with path.open() as handle:
+            parsed = hcl2.load(handle, serialization_options=OPTIONS)
+        for block in parsed.get("resource", []):
+            for kind, named in block.items():
+                resources[kind].update(named)
+        for key in ("variable", "output", "data"):
+            for block in parsed.get(key, []):
+                merged[key].update(block)
+        for block in parsed.get("locals", []):
+            merged["locals"].update(block)
+        for block in parsed.get("terraform", []):
+            merged["terraform"].update(block)
+    merged["resource"] = resources
+    return merged
+
+
+TF = load()
+RESOURCES = TF["resource"]
+TEXT = "\n".join(path.read_text() for path in sorted(INFRA.glob("*.tf")))
+
+
+def one(block: Any) -> dict[str, Any]:
+    """A nested block (hcl2 gives a list of one)."""
+    assert isinstance(block, list) and len(block) == 1, block
+    return block[0]
+
+
+def all_values(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [v for value in node.values() for v in all_values(value)]
+    if isinstance(node, list):
+        return [v for value in node for v in all_values(value)]
+    return [node]
+
+
+def iam_members() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (kind, name, body)
+        for kind, named in RESOURCES.items()
+        if kind.endswith(("_iam_member", "_iam_binding", "_iam_policy"))
+        for name, body in named.items()
+    ]
+
+
+FUNCTIONS = RESOURCES["google_cloudfunctions2_function"]
+WEBHOOK, EVENTS = FUNCTIONS["webhook"], FUNCTIONS["events"]
+
+
+def test_two_functions_on_python312():
+    assert set(FUNCTIONS) == {"webhook", "events"}
+    for function in FUNCTIONS.values():
+        assert one(function["build_config"])["runtime"] == "python312"
+
+
+def test_entry_points_exist_in_main_py():
+    tree = ast.parse((ROOT / "main.py").read_text())
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    named = set()
+    for function in FUNCTIONS.values():
+        named |= set(re.findall(r"link_records\w*", one(function["build_config"])["entry_point"]))
+    assert named == {"link_records", "link_records_pubsub"}
+    assert named <= defined
+    assert one(WEBHOOK["build_config"])["entry_point"] == "link_records"
+
+
+def test_environment_variables_are_ones_the_code_reads():
+    set_in_terraform = set(re.findall(r"^\s+([A-Z][A-Z0-9_]{2,})\s+=", TEXT, re.MULTILINE))
+    read_by_code = environment_variables() | {"LOG_EXECUTION_ID"}  # read by the framework
+    assert set_in_terraform <= read_by_code, set_in_terraform - read_by_code
+    assert {
+        "TULIP_BASE_URL",
+        "TULIP_WORKSPACE_ID",
+        "TULIP_TABLE_LINK_ID",
+        "TULIP_CREDENTIALS_SECRET",
+        "WEBHOOK_AUTH",
+        "WEBHOOK_SECRET",
+        "GOOGLE_CLOUD_PROJECT",
+        "TULIP_DEADLINE_SECONDS",
+    } <= set_in_terraform
+    assert one(WEBHOOK["service_config"])["environment_variables"] == "${local.webhook_env}"
+    assert one(EVENTS["service_config"])["environment_variables"] == "${local.events_env}"
+    assert 'WEBHOOK_AUTH = "none"' in TF["locals"]["events_env"].replace("  ", " ")
+
+
+def test_the_webhook_is_public_but_never_unauthenticated():
+    assert one(WEBHOOK["service_config"])["ingress_settings"] == "ALLOW_ALL"
+    assert TF["variable"]["webhook_auth"]["default"] == "standard-webhooks"
+    assert TF["variable"]["webhook_public"]["default"] is True
+    conditions = [p["condition"] for p in one(WEBHOOK["lifecycle"])["precondition"]]
+    assert any('var.webhook_public && var.webhook_auth == "none"' in c for c in conditions)
+
+
+def test_the_events_function_is_private():
+    assert one(EVENTS["service_config"])["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+
+
+def test_no_owner_or_editor_and_project_roles_only_for_the_build():
+    for _, name, body in iam_members():
+        assert body["role"] not in {"roles/owner", "roles/editor"}, name
+    project_level = {
+        (body["role"], body["member"])
+        for kind, _, body in iam_members()
+        if kind.startswith("google_project_iam")
+    }
+    assert project_level == {
+        ("roles/logging.logWriter", "${google_service_account.build.member}"),
+        ("roles/storage.objectViewer", "${google_service_account.build.member}"),
+    }
+    assert not any(
+        k.startswith(("google_organization_iam", "google_folder_iam")) for k in RESOURCES
+    )
+
+
+def test_the_runtime_account_only_reads_the_two_secrets():
+    grants = [
+        (kind, body)
+        for kind, _, body in iam_members()
+        if body["member"] == "${google_service_account.runtime.member}"
+    ]
+    assert sorted((kind, body["role"], body["secret_id"]) for kind, body in grants) == [
+        (
+            "google_secret_manager_secret_iam_member",
+            "roles/secretmanager.secretAccessor",
+            "${google_secret_manager_secret.tulip_token.id}",
+        ),
+        (
+            "google_secret_manager_secret_iam_member",
+            "roles/secretmanager.secretAccessor",
+            "${google_secret_manager_secret.webhook_secret.id}",
+        ),
+    ]
+
+
+def test_all_users_only_on_the_webhook():
+    public = [
+        (kind, body)
+        for kind, _, body in iam_members()
+        if body["member"] in {"allUsers", "allAuthenticatedUsers"}
+    ]
+    assert public == [
+        (
+            "google_cloud_run_service_iam_member",
+            RESOURCES["google_cloud_run_service_iam_member"]["webhook_public"],
+        )
+    ]
+    grant = public[0][1]
+    assert grant["service"] == "${google_cloudfunctions2_function.webhook.name}"
+    assert grant["role"] == "roles/run.invoker"
+    assert grant["count"] == "${var.webhook_public ? 1 : 0}"
+
+
+def test_the_invoker_may_call_only_the_events_service():
+    grants = [
+        b for _, _, b in iam_members() if b["member"] == "${google_service_account.invoker.member}"
+    ]
+    assert grants == [RESOURCES["google_cloud_run_service_iam_member"]["events_invoker"]]
+    assert grants[0]["service"] == "${google_cloudfunctions2_function.events.name}"
+    assert grants[0]["role"] == "roles/run.invoker"
+
+
+def test_secrets_exist_without_values_and_are_wired_to_the_functions():
+    secrets = RESOURCES["google_secret_manager_secret"]
+    assert set(secrets) == {"tulip_token", "webhook_secret"}
+    for secret in secrets.values():
+        assert "auto" in one(secret["replication"])
+    assert "google_secret_manager_secret_version" not in RESOURCES
+    assert "secret_data" not in TEXT
+    env = TF["locals"]
+    assert "google_secret_manager_secret.tulip_token.id" in env["common_env"]
+    assert "google_secret_manager_secret.webhook_secret.id" in env["webhook_env"]
+    for function in FUNCTIONS.values():
+        assert (
+            "${google_secret_manager_secret_iam_member.runtime_reads_tulip_token}"
+            in function["depends_on"]
+        )
+        assert (
+            "${google_secret_manager_secret_iam_member.runtime_reads_webhook_secret}"
+            in function["depends_on"]
+        )
+
+
+def test_the_push_goes_to_the_events_function_with_its_own_oidc_identity():
+    push = RESOURCES["google_pubsub_subscription"]["push"]
+    config = one(push["push_config"])
+    uri = "${google_cloudfunctions2_function.events.service_config[0].uri}"
+    assert config["push_endpoint"] == uri
+    token = one(config["oidc_token"])
+    assert token["audience"] == uri
+    assert token["service_account_email"] == "${google_service_account.invoker.email}"
+    assert push["topic"] == "${google_pubsub_topic.requests.id}"
+
+
+def test_nothing_is_lost_dead_letter_wiring():
+    push = RESOURCES["google_pubsub_subscription"]["push"]
+    policy = one(push["dead_letter_policy"])
+    assert policy["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert policy["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+    assert TF["variable"]["max_delivery_attempts"]["default"] == 5
+    assert one(push["retry_policy"]) == {"minimum_backoff": "10s", "maximum_backoff": "600s"}
+    assert push["message_retention_duration"] == "604800s"
+    assert one(push["expiration_policy"]) == {"ttl": ""}
+    dead = RESOURCES["google_pubsub_subscription"]["dead_letter"]
+    assert dead["topic"] == "${google_pubsub_topic.dead_letter.id}"  # else dead letters vanish
+    assert one(dead["expiration_policy"]) == {"ttl": ""}
+    publisher = RESOURCES["google_pubsub_topic_iam_member"]["agent_publishes_dead_letters"]
+    subscriber = RESOURCES["google_pubsub_subscription_iam_member"]["agent_acks_dead_letters"]
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["topic"] == "${google_pubsub_topic.dead_letter.name}"
+    assert subscriber["role"] == "roles/pubsub.subscriber"
+    assert subscriber["subscription"] == "${google_pubsub_subscription.push[0].name}"
+    for grant in (publisher, subscriber):
+        assert grant["member"] == "${local.pubsub_service_agent}"
+    assert "@gcp-sa-pubsub.iam.gserviceaccount.com" in TF["locals"]["pubsub_service_agent"]
+
+
+def test_the_ack_deadline_covers_the_function_timeout():
+    push = RESOURCES["google_pubsub_subscription"]["push"]
+    assert push["ack_deadline_seconds"] == "${local.push_ack_deadline_seconds}"
+    assert TF["locals"]["push_ack_deadline_seconds"] == "${var.function_timeout_seconds}"
+    for function in FUNCTIONS.values():
+        assert (
+            one(function["service_config"])["timeout_seconds"] == "${var.function_timeout_seconds}"
+        )
+    # Pub/Sub's ack deadline is at most 600 s: the timeout may not be longer.
+    validation = one(TF["variable"]["function_timeout_seconds"]["validation"])
+    assert "var.function_timeout_seconds <= 600" in validation["condition"]
+
+
+def test_the_eventarc_option_replaces_push_and_is_off_by_default():
+    assert TF["variable"]["use_eventarc_trigger"]["default"] is False
+    assert (
+        RESOURCES["google_pubsub_subscription"]["push"]["count"]
+        == "${var.use_eventarc_trigger ? 0 : 1}"
+    )
+    trigger = EVENTS["dynamic"][0]["event_trigger"]["content"][0]
+    assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+
+
+def test_the_archive_holds_exactly_the_function():
+    archive = TF["data"]["archive_file"]["source"]
+    assert archive["output_file_mode"] == "0666"
+    sources = TF["locals"]["source_files"]
+    assert '"main.py"' in sources and '"requirements.txt"' in sources
+    patterns = re.findall(r'"([^"]*\*[^"]*)"', sources)
+    assert patterns == ["function/**/*.py"]
+    assert not re.search(r"tests|infra|devtools|\.venv", sources)
+    obj = RESOURCES["google_storage_bucket_object"]["source"]
+    assert "${data.archive_file.source.output_sha256}" in obj["name"]
+
+
+def test_the_source_bucket_is_private():
+    bucket = RESOURCES["google_storage_bucket"]["source"]
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+
+
+def test_builds_use_their_own_account_and_repository():
+    for function in FUNCTIONS.values():
+        build = one(function["build_config"])
+        assert build["service_account"] == "${google_service_account.build.id}"
+        assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+        assert one(function["service_config"])["service_account_email"] == (
+            "${google_service_account.runtime.email}"
+        )
+
+
+def test_apis_stay_enabled_on_destroy():
+    assert RESOURCES["google_project_service"]["enabled"]["disable_on_destroy"] is False
+
+
+def test_alerts_watch_dead_letters_and_failures():
+    metric = RESOURCES["google_logging_metric"]["link_problems"]
+    assert "link.failed" in metric["filter"] and "link.rejected" in metric["filter"]
+    policies = RESOURCES["google_monitoring_alert_policy"]
+    dead = one(one(policies["dead_letters"]["conditions"])["condition_threshold"])
+    assert "subscription/num_undelivered_messages" in dead["filter"]
+    assert "${google_pubsub_subscription.dead_letter.name}" in dead["filter"]
+    assert (dead["comparison"], dead["threshold_value"]) == ("COMPARISON_GT", 0)
+    for policy in policies.values():
+        assert policy["notification_channels"] == "${var.notification_channels}"
+    assert TF["variable"]["notification_channels"]["default"] == []
+
+
+@pytest.mark.parametrize("name", sorted(TF["variable"]))
+def test_every_variable_is_typed_and_described(name):
+    variable = TF["variable"][name]
+    assert variable.get("type") and variable.get("description")
+
+
+def test_versions_are_pinned():
+    terraform = TF["terraform"]
+    assert terraform["required_version"] == ">= 1.5"
+    providers = one(terraform["required_providers"])
+    assert providers["google"]["version"] in {"~> 7.0", ">= 6.0, < 8.0"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", providers["archive"]["version"])
+
+
+def test_outputs_a_reader_needs():
+    assert {
+        "webhook_url",
+        "requests_topic",
+        "dead_letter_topic",
+        "service_accounts",
+        "tulip_token_secret",
+        "webhook_secret",
+    } <= set(TF["output"])
+
+
+def test_every_checkov_skip_has_a_reason():
+    skips = re.findall(r"#checkov:skip=([A-Z0-9_]+)(:?)(.*)", TEXT)
+    assert skips
+    for check, colon, reason in skips:
+        assert colon and len(reason.strip()) > 20, check
+
+
+def test_the_readmes_lead_to_each_other():
+    assert "infra/README.md" in (ROOT / "README.md").read_text()
+    guide = (INFRA / "README.md").read_text()
+    assert "gcloud secrets versions add" in guide and "terraform apply" in guide
+
+
+def test_example_variables_name_real_variables():
+    example = (INFRA / "terraform.tfvars.example").read_text()
+    named = set(re.findall(r"^#?\s*([a-z_]+)\s+=", example, re.MULTILINE))
+    assert named <= set(TF["variable"]), named - set(TF["variable"])
+    required = {k for k, v in TF["variable"].items() if "default" not in v}
+    assert required <= set(re.findall(r"^([a-z_]+)\s+=", example, re.MULTILINE))
+
+
+def test_terraform_files_are_all_parsed():
+    assert {p.name for p in Path(INFRA).glob("*.tf")} >= {
+        "versions.tf",
+        "variables.tf",
+        "main.tf",
+        "outputs.tf",
+    }

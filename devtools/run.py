@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     children = Children()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop children on `kill` too
+    # Ctrl-C, and `kill`, stop the children too; SIGINT is set explicitly because a shell that
+    # starts us in the background passes it on ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         simulator_url = None
         if use_simulator:

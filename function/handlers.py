@@ -3,9 +3,10 @@
 `handle_http` serves direct JSON requests and Pub/Sub push envelopes; its order of work is
 settings, method, content type, size cap, caller authentication over the exact raw bytes, then
 parsing, so nothing is parsed, logged or sent upstream before the caller is known. A push
-envelope is authenticated like any other body. `handle_cloud_event` serves Eventarc's Pub/Sub events: a
-message that can never succeed is logged whole (for replay) and acked, anything else is answered
-non-2xx so Eventarc delivers it again.
+envelope is authenticated like any other body.
+
+`handle_cloud_event` serves Eventarc's Pub/Sub events: a message that can never succeed is logged
+whole (for replay) and acked, anything else is answered non-2xx so Eventarc delivers it again.
 
 Each request writes one outcome line (`link.done`, `link.rejected` or `link.failed`) with its
 latency; every line of the request carries its `requestId`.
@@ -191,7 +192,11 @@ def _log_outcome(
         }
     else:
         message = f"Tulip accepted the {result.action}"
-        fields = {"status": 200, "tulipStatus": result.tulip_status, "attempts": result.attempts}
+        fields = {
+            "status": rule.status,
+            "tulipStatus": result.tulip_status,
+            "attempts": result.attempts,
+        }
     logs.emit(
         severity or rule.severity,
         rule.event,

@@ -64,7 +64,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class _Try:
-    """The result of one attempt that did not succeed."""
+    """The result of one attempt: its outcome, and what Tulip said if it answered."""
 
     outcome: Outcome
     message: str
@@ -137,10 +137,11 @@ class TulipClient:
                     attempts=calls,
                 )
             calls += 1
-            status, failure = self._attempt(url, body, token, deadline)
-            if failure is None:
-                return Answer(status, calls)
-            if failure.status == 401 and not refreshed:
+            tried = self._attempt(url, body, token, deadline)
+            if tried.outcome is Outcome.DONE:
+                assert tried.status is not None
+                return Answer(tried.status, calls)
+            if tried.status == 401 and not refreshed:
                 # Maybe the token was rotated: read it again and try once more, uncounted.
                 refreshed = True
                 token = credentials.refresh(token, deadline)
@@ -152,21 +153,19 @@ class TulipClient:
                 )
                 continue
             attempts += 1
-            delay = self._wait_before_retry(failure, attempts, deadline)
+            delay = self._wait_before_retry(tried, attempts, deadline)
             if delay is None:
-                raise self._error(failure, token, calls)
+                raise self._error(tried, token, calls)
             logs.emit(
                 "WARNING",
                 "tulip.retry",
-                f"Tulip attempt {attempts} failed ({failure.message}); retrying in {delay:.1f} s",
-                tulipStatus=failure.status,
+                f"Tulip attempt {attempts} failed ({tried.message}); retrying in {delay:.1f} s",
+                tulipStatus=tried.status,
                 attempt=attempts,
             )
             self._clock.sleep(delay)
 
-    def _attempt(
-        self, url: str, body: bytes, token: ApiToken, deadline: Deadline
-    ) -> tuple[int, _Try | None]:
+    def _attempt(self, url: str, body: bytes, token: ApiToken, deadline: Deadline) -> _Try:
         timeout = min(self._timeout, deadline.remaining())
         try:
             response = self._session.put(
@@ -179,16 +178,16 @@ class TulipClient:
                 stream=True,
             )
         except requests.Timeout:
-            return 0, _Try(Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s")
+            return _Try(Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s")
         except requests.RequestException as error:
-            return 0, _Try(
+            return _Try(
                 Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
             )
         with response:
             outcome = outcome_for_tulip_status(response.status_code)
-            if outcome is Outcome.DONE:
-                return response.status_code, None  # the body of a 204 is never parsed
-            return response.status_code, _Try(
+            if outcome is Outcome.DONE:  # the body of a 204 is never parsed
+                return _Try(outcome, f"Tulip answered {response.status_code}", response.status_code)
+            return _Try(
                 outcome,
                 f"Tulip answered {response.status_code}",
                 status=response.status_code,

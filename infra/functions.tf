@@ -1,13 +1,39 @@
-resource "google_cloudfunctions2_function" "webhook" {
-  #checkov:skip=CKV_GCP_124:Public by design: third-party senders cannot mint Google identity tokens; the function verifies each request (WEBHOOK_AUTH, never none while public).
-  name        = "${var.name_prefix}-webhook"
+# Two functions from one source, differing only in what `local.functions` says:
+#   webhook: public, authenticates every caller itself (WEBHOOK_AUTH, never none while public).
+#   events:  internal ingress, invoked only by the push subscription (or the Eventarc trigger).
+
+locals {
+  functions = {
+    webhook = {
+      description = "Links Tulip table records for signed webhooks from third-party systems."
+      entry_point = "link_records"
+      ingress     = "ALLOW_ALL"
+      env         = local.webhook_env
+      eventarc    = false
+    }
+    events = {
+      description = "Links Tulip table records for messages published to the requests topic."
+      # link_records takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
+      entry_point = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records"
+      # Pub/Sub push and Eventarc from this project count as internal traffic.
+      ingress  = "ALLOW_INTERNAL_ONLY"
+      env      = local.events_env
+      eventarc = var.use_eventarc_trigger
+    }
+  }
+}
+
+resource "google_cloudfunctions2_function" "link" {
+  #checkov:skip=CKV_GCP_124:The webhook is public by design (third-party senders cannot mint Google identity tokens) and verifies each request itself; events is internal-only.
+  for_each    = local.functions
+  name        = "${var.name_prefix}-${each.key}"
   location    = var.region
-  description = "Links Tulip table records for signed webhooks from third-party systems."
+  description = each.value.description
   labels      = var.labels
 
   build_config {
     runtime           = "python312"
-    entry_point       = "link_records"
+    entry_point       = each.value.entry_point
     service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.functions.id
     source {
@@ -19,9 +45,9 @@ resource "google_cloudfunctions2_function" "webhook" {
   }
 
   service_config {
-    ingress_settings                 = "ALLOW_ALL"
+    ingress_settings                 = each.value.ingress
     service_account_email            = google_service_account.runtime.email
-    environment_variables            = local.webhook_env
+    environment_variables            = each.value.env
     timeout_seconds                  = var.function_timeout_seconds
     available_memory                 = var.memory
     available_cpu                    = var.cpu
@@ -29,6 +55,17 @@ resource "google_cloudfunctions2_function" "webhook" {
     max_instance_count               = var.max_instance_count
     max_instance_request_concurrency = var.max_instance_request_concurrency
     all_traffic_on_latest_revision   = true
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.value.eventarc ? [google_pubsub_topic.requests.id] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic          = event_trigger.value
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.invoker.email
+    }
   }
 
   lifecycle {
@@ -44,71 +81,7 @@ resource "google_cloudfunctions2_function" "webhook" {
 
   depends_on = [
     google_project_service.enabled,
-    google_secret_manager_secret_iam_member.runtime_reads_tulip_token,
-    google_secret_manager_secret_iam_member.runtime_reads_webhook_secret,
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_reads_staged_source,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_artifact_registry_repository_iam_member.build_pushes_images,
-  ]
-}
-
-resource "google_cloudfunctions2_function" "events" {
-  name        = "${var.name_prefix}-events"
-  location    = var.region
-  description = "Links Tulip table records for messages published to the requests topic."
-  labels      = var.labels
-
-  build_config {
-    runtime = "python312"
-    # link_records takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
-    entry_point       = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    # Pub/Sub push and Eventarc from this project count as internal traffic.
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    service_account_email            = google_service_account.runtime.email
-    environment_variables            = local.events_env
-    timeout_seconds                  = var.function_timeout_seconds
-    available_memory                 = var.memory
-    available_cpu                    = var.cpu
-    min_instance_count               = 0
-    max_instance_count               = var.max_instance_count
-    max_instance_request_concurrency = var.max_instance_request_concurrency
-    all_traffic_on_latest_revision   = true
-  }
-
-  dynamic "event_trigger" {
-    for_each = var.use_eventarc_trigger ? [google_pubsub_topic.requests.id] : []
-    content {
-      trigger_region        = var.region
-      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-      pubsub_topic          = event_trigger.value
-      retry_policy          = "RETRY_POLICY_RETRY"
-      service_account_email = google_service_account.invoker.email
-    }
-  }
-
-  lifecycle {
-    precondition {
-      condition     = var.tulip_deadline_seconds < var.function_timeout_seconds
-      error_message = "tulip_deadline_seconds must be below function_timeout_seconds."
-    }
-  }
-
-  depends_on = [
-    google_project_service.enabled,
-    google_secret_manager_secret_iam_member.runtime_reads_tulip_token,
-    google_secret_manager_secret_iam_member.runtime_reads_webhook_secret,
+    google_secret_manager_secret_iam_member.runtime_reads,
     google_project_iam_member.build_writes_logs,
     google_project_iam_member.build_reads_staged_source,
     google_storage_bucket_iam_member.build_reads_source,

@@ -54,14 +54,14 @@ resource "google_cloud_run_service_iam_member" "webhook_public" {
   #checkov:skip=CKV_GCP_102:The webhook must be reachable by third-party systems; the code authenticates every request and the precondition forbids WEBHOOK_AUTH=none while public.
   count    = var.webhook_public ? 1 : 0
   location = var.region
-  service  = google_cloudfunctions2_function.webhook.name
+  service  = google_cloudfunctions2_function.link["webhook"].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }
 
 resource "google_cloud_run_service_iam_member" "events_invoker" {
   location = var.region
-  service  = google_cloudfunctions2_function.events.name
+  service  = google_cloudfunctions2_function.link["events"].name
   role     = "roles/run.invoker"
   member   = google_service_account.invoker.member
 }

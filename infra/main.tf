@@ -38,7 +38,7 @@ locals {
       TULIP_WORKSPACE_ID            = var.tulip_workspace_id
       TULIP_TABLE_LINK_ID           = var.tulip_table_link_id
       TULIP_ALLOWED_TABLE_LINK_IDS  = join(",", var.tulip_allowed_table_link_ids)
-      TULIP_CREDENTIALS_SECRET      = google_secret_manager_secret.tulip_token.id
+      TULIP_CREDENTIALS_SECRET      = google_secret_manager_secret.this["tulip_token"].id
       TULIP_CREDENTIALS_TTL_SECONDS = tostring(var.credentials_ttl_seconds)
       TULIP_DEADLINE_SECONDS        = tostring(var.tulip_deadline_seconds)
       GOOGLE_CLOUD_PROJECT          = var.project_id
@@ -48,7 +48,7 @@ locals {
 
   webhook_env = merge(local.common_env, {
     WEBHOOK_AUTH              = var.webhook_auth
-    WEBHOOK_SECRET            = google_secret_manager_secret.webhook_secret.id
+    WEBHOOK_SECRET            = google_secret_manager_secret.this["webhook_secret"].id
     WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
     WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
   })

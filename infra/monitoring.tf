@@ -6,7 +6,7 @@ resource "google_logging_metric" "link_problems" {
   description = "tulip-link requests that ended rejected (the request or its values) or failed (we or Tulip could not do it now)."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
-    resource.labels.service_name=("${google_cloudfunctions2_function.webhook.name}" OR "${google_cloudfunctions2_function.events.name}")
+    resource.labels.service_name=(${join(" OR ", [for f in google_cloudfunctions2_function.link : "\"${f.name}\""])})
     jsonPayload.event=("link.failed" OR "link.rejected")
   EOT
 

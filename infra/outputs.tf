@@ -1,11 +1,11 @@
 output "webhook_url" {
   description = "Where third-party systems POST link requests."
-  value       = google_cloudfunctions2_function.webhook.service_config[0].uri
+  value       = google_cloudfunctions2_function.link["webhook"].service_config[0].uri
 }
 
 output "events_url" {
   description = "The private events function (reachable only through the topic)."
-  value       = google_cloudfunctions2_function.events.service_config[0].uri
+  value       = google_cloudfunctions2_function.link["events"].service_config[0].uri
 }
 
 output "requests_topic" {
@@ -34,10 +34,10 @@ output "service_accounts" {
 
 output "tulip_token_secret" {
   description = "Add the Tulip API token as a version of this secret."
-  value       = google_secret_manager_secret.tulip_token.id
+  value       = google_secret_manager_secret.this["tulip_token"].id
 }
 
 output "webhook_secret" {
   description = "Add the webhook signing secret (or token) as a version of this secret."
-  value       = google_secret_manager_secret.webhook_secret.id
+  value       = google_secret_manager_secret.this["webhook_secret"].id
 }

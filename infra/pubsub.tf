@@ -43,11 +43,11 @@ resource "google_pubsub_subscription" "push" {
   }
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.events.service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.link["events"].service_config[0].uri
 
     oidc_token {
       service_account_email = google_service_account.invoker.email
-      audience              = google_cloudfunctions2_function.events.service_config[0].uri
+      audience              = google_cloudfunctions2_function.link["events"].service_config[0].uri
     }
   }
 

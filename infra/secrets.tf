@@ -1,8 +1,16 @@
 # The secrets exist here; their values never do (nor in variables or state).
 # Add values with `gcloud secrets versions add` (infra/README.md).
 
-resource "google_secret_manager_secret" "tulip_token" {
-  secret_id = "${var.name_prefix}-tulip-token"
+locals {
+  secrets = {
+    tulip_token    = "${var.name_prefix}-tulip-token"    # the Tulip API token
+    webhook_secret = "${var.name_prefix}-webhook-secret" # the webhook signing secret(s) or token(s)
+  }
+}
+
+resource "google_secret_manager_secret" "this" {
+  for_each  = local.secrets
+  secret_id = each.value
   labels    = var.labels
 
   replication {
@@ -12,25 +20,10 @@ resource "google_secret_manager_secret" "tulip_token" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_secret_manager_secret" "webhook_secret" {
-  secret_id = "${var.name_prefix}-webhook-secret"
-  labels    = var.labels
-
-  replication {
-    auto {}
-  }
-
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_secret_manager_secret_iam_member" "runtime_reads_tulip_token" {
-  secret_id = google_secret_manager_secret.tulip_token.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.runtime.member
-}
-
-resource "google_secret_manager_secret_iam_member" "runtime_reads_webhook_secret" {
-  secret_id = google_secret_manager_secret.webhook_secret.id
+# The runtime account reads these two secrets and nothing else.
+resource "google_secret_manager_secret_iam_member" "runtime_reads" {
+  for_each  = google_secret_manager_secret.this
+  secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime.member
 }

@@ -73,25 +73,33 @@ def iam_members() -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-FUNCTIONS = RESOURCES["google_cloudfunctions2_function"]
-WEBHOOK, EVENTS = FUNCTIONS["webhook"], FUNCTIONS["events"]
+# One resource, for_each over local.functions: what differs between the two lives there.
+FUNCTION = RESOURCES["google_cloudfunctions2_function"]["link"]
+SETTINGS = TF["locals"]["functions"]
+WEBHOOK, EVENTS = SETTINGS["webhook"], SETTINGS["events"]
+BUILD, SERVICE = one(FUNCTION["build_config"]), one(FUNCTION["service_config"])
+EVENTS_URI = '${google_cloudfunctions2_function.link["events"].service_config[0].uri}'
 
 
-def test_two_functions_on_python312():
-    assert set(FUNCTIONS) == {"webhook", "events"}
-    for function in FUNCTIONS.values():
-        assert one(function["build_config"])["runtime"] == "python312"
+def test_two_functions_on_python312_from_one_source():
+    assert RESOURCES["google_cloudfunctions2_function"].keys() == {"link"}
+    assert FUNCTION["for_each"] == "${local.functions}"
+    assert set(SETTINGS) == {"webhook", "events"}
+    assert BUILD["runtime"] == "python312"
+    assert BUILD["entry_point"] == "${each.value.entry_point}"
+    assert SERVICE["ingress_settings"] == "${each.value.ingress}"
+    assert SERVICE["environment_variables"] == "${each.value.env}"
 
 
 def test_entry_points_exist_in_main_py():
     tree = ast.parse((ROOT / "main.py").read_text())
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     named = set()
-    for function in FUNCTIONS.values():
-        named |= set(re.findall(r"link_records\w*", one(function["build_config"])["entry_point"]))
+    for function in SETTINGS.values():
+        named |= set(re.findall(r"link_records\w*", function["entry_point"]))
     assert named == {"link_records", "link_records_pubsub"}
     assert named <= defined
-    assert one(WEBHOOK["build_config"])["entry_point"] == "link_records"
+    assert WEBHOOK["entry_point"] == "link_records"
 
 
 def test_environment_variables_are_ones_the_code_reads():
@@ -108,21 +116,21 @@ def test_environment_variables_are_ones_the_code_reads():
         "GOOGLE_CLOUD_PROJECT",
         "TULIP_DEADLINE_SECONDS",
     } <= set_in_terraform
-    assert one(WEBHOOK["service_config"])["environment_variables"] == "${local.webhook_env}"
-    assert one(EVENTS["service_config"])["environment_variables"] == "${local.events_env}"
+    assert WEBHOOK["env"] == "${local.webhook_env}"
+    assert EVENTS["env"] == "${local.events_env}"
     assert 'WEBHOOK_AUTH = "none"' in TF["locals"]["events_env"].replace("  ", " ")
 
 
 def test_the_webhook_is_public_but_never_unauthenticated():
-    assert one(WEBHOOK["service_config"])["ingress_settings"] == "ALLOW_ALL"
+    assert WEBHOOK["ingress"] == "ALLOW_ALL"
     assert TF["variable"]["webhook_auth"]["default"] == "standard-webhooks"
     assert TF["variable"]["webhook_public"]["default"] is True
-    conditions = [p["condition"] for p in one(WEBHOOK["lifecycle"])["precondition"]]
+    conditions = [p["condition"] for p in one(FUNCTION["lifecycle"])["precondition"]]
     assert any('var.webhook_public && var.webhook_auth == "none"' in c for c in conditions)
 
 
 def test_the_events_function_is_private():
-    assert one(EVENTS["service_config"])["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert EVENTS["ingress"] == "ALLOW_INTERNAL_ONLY"
 
 
 def test_no_owner_or_editor_and_project_roles_only_for_the_build():
@@ -148,18 +156,11 @@ def test_the_runtime_account_only_reads_the_two_secrets():
         for kind, _, body in iam_members()
         if body["member"] == "${google_service_account.runtime.member}"
     ]
-    assert sorted((kind, body["role"], body["secret_id"]) for kind, body in grants) == [
-        (
-            "google_secret_manager_secret_iam_member",
-            "roles/secretmanager.secretAccessor",
-            "${google_secret_manager_secret.tulip_token.id}",
-        ),
-        (
-            "google_secret_manager_secret_iam_member",
-            "roles/secretmanager.secretAccessor",
-            "${google_secret_manager_secret.webhook_secret.id}",
-        ),
-    ]
+    reads = RESOURCES["google_secret_manager_secret_iam_member"]["runtime_reads"]
+    assert grants == [("google_secret_manager_secret_iam_member", reads)]
+    assert reads["for_each"] == "${google_secret_manager_secret.this}"  # each secret, no other
+    assert reads["secret_id"] == "${each.value.id}"
+    assert reads["role"] == "roles/secretmanager.secretAccessor"
 
 
 def test_all_users_only_on_the_webhook():
@@ -175,7 +176,7 @@ def test_all_users_only_on_the_webhook():
         )
     ]
     grant = public[0][1]
-    assert grant["service"] == "${google_cloudfunctions2_function.webhook.name}"
+    assert grant["service"] == '${google_cloudfunctions2_function.link["webhook"].name}'
     assert grant["role"] == "roles/run.invoker"
     assert grant["count"] == "${var.webhook_public ? 1 : 0}"
 
@@ -185,38 +186,29 @@ def test_the_invoker_may_call_only_the_events_service():
         b for _, _, b in iam_members() if b["member"] == "${google_service_account.invoker.member}"
     ]
     assert grants == [RESOURCES["google_cloud_run_service_iam_member"]["events_invoker"]]
-    assert grants[0]["service"] == "${google_cloudfunctions2_function.events.name}"
+    assert grants[0]["service"] == '${google_cloudfunctions2_function.link["events"].name}'
     assert grants[0]["role"] == "roles/run.invoker"
 
 
 def test_secrets_exist_without_values_and_are_wired_to_the_functions():
-    secrets = RESOURCES["google_secret_manager_secret"]
-    assert set(secrets) == {"tulip_token", "webhook_secret"}
-    for secret in secrets.values():
-        assert "auto" in one(secret["replication"])
+    secret = RESOURCES["google_secret_manager_secret"]["this"]
+    assert secret["for_each"] == "${local.secrets}"
+    assert set(TF["locals"]["secrets"]) == {"tulip_token", "webhook_secret"}
+    assert "auto" in one(secret["replication"])
     assert "google_secret_manager_secret_version" not in RESOURCES
     assert "secret_data" not in TEXT
     env = TF["locals"]
-    assert "google_secret_manager_secret.tulip_token.id" in env["common_env"]
-    assert "google_secret_manager_secret.webhook_secret.id" in env["webhook_env"]
-    for function in FUNCTIONS.values():
-        assert (
-            "${google_secret_manager_secret_iam_member.runtime_reads_tulip_token}"
-            in function["depends_on"]
-        )
-        assert (
-            "${google_secret_manager_secret_iam_member.runtime_reads_webhook_secret}"
-            in function["depends_on"]
-        )
+    assert 'google_secret_manager_secret.this["tulip_token"].id' in env["common_env"]
+    assert 'google_secret_manager_secret.this["webhook_secret"].id' in env["webhook_env"]
+    assert "${google_secret_manager_secret_iam_member.runtime_reads}" in FUNCTION["depends_on"]
 
 
 def test_the_push_goes_to_the_events_function_with_its_own_oidc_identity():
     push = RESOURCES["google_pubsub_subscription"]["push"]
     config = one(push["push_config"])
-    uri = "${google_cloudfunctions2_function.events.service_config[0].uri}"
-    assert config["push_endpoint"] == uri
+    assert config["push_endpoint"] == EVENTS_URI
     token = one(config["oidc_token"])
-    assert token["audience"] == uri
+    assert token["audience"] == EVENTS_URI
     assert token["service_account_email"] == "${google_service_account.invoker.email}"
     assert push["topic"] == "${google_pubsub_topic.requests.id}"
 
@@ -248,10 +240,7 @@ def test_the_ack_deadline_covers_the_function_timeout():
     push = RESOURCES["google_pubsub_subscription"]["push"]
     assert push["ack_deadline_seconds"] == "${local.push_ack_deadline_seconds}"
     assert TF["locals"]["push_ack_deadline_seconds"] == "${var.function_timeout_seconds}"
-    for function in FUNCTIONS.values():
-        assert (
-            one(function["service_config"])["timeout_seconds"] == "${var.function_timeout_seconds}"
-        )
+    assert SERVICE["timeout_seconds"] == "${var.function_timeout_seconds}"
     # Pub/Sub's ack deadline is at most 600 s: the timeout may not be longer.
     validation = one(TF["variable"]["function_timeout_seconds"]["validation"])
     assert "var.function_timeout_seconds <= 600" in validation["condition"]
@@ -263,7 +252,8 @@ def test_the_eventarc_option_replaces_push_and_is_off_by_default():
         RESOURCES["google_pubsub_subscription"]["push"]["count"]
         == "${var.use_eventarc_trigger ? 0 : 1}"
     )
-    trigger = EVENTS["dynamic"][0]["event_trigger"]["content"][0]
+    assert EVENTS["eventarc"] == "${var.use_eventarc_trigger}" and WEBHOOK["eventarc"] is False
+    trigger = FUNCTION["dynamic"][0]["event_trigger"]["content"][0]
     assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
 
@@ -287,13 +277,9 @@ def test_the_source_bucket_is_private():
 
 
 def test_builds_use_their_own_account_and_repository():
-    for function in FUNCTIONS.values():
-        build = one(function["build_config"])
-        assert build["service_account"] == "${google_service_account.build.id}"
-        assert build["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
-        assert one(function["service_config"])["service_account_email"] == (
-            "${google_service_account.runtime.email}"
-        )
+    assert BUILD["service_account"] == "${google_service_account.build.id}"
+    assert BUILD["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
+    assert SERVICE["service_account_email"] == "${google_service_account.runtime.email}"
 
 
 def test_apis_stay_enabled_on_destroy():

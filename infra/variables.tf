@@ -12,6 +12,11 @@ variable "region" {
   type        = string
   description = "Region of the functions, the source bucket, the image repository and the Eventarc trigger."
   default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1."
+  }
 }
 
 variable "name_prefix" {
@@ -30,6 +35,11 @@ variable "labels" {
   type        = map(string)
   description = "Labels added to every resource that takes labels."
   default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "Label keys and values must be lower-case letters, digits, _ and - (keys start with a letter)."
+  }
 }
 
 # --- What the function calls ---------------------------------------------------------------------
@@ -48,6 +58,11 @@ variable "tulip_workspace_id" {
   type        = string
   description = "Workspace id for account-level API tokens (calls go to /api/v3/w/{id}/...); empty for a workspace token."
   default     = ""
+
+  validation {
+    condition     = can(regex("^[^[:space:]]*$", var.tulip_workspace_id))
+    error_message = "tulip_workspace_id must not contain spaces."
+  }
 }
 
 variable "tulip_table_link_id" {
@@ -183,6 +198,11 @@ variable "cpu" {
   type        = string
   description = "vCPUs of each instance; at least 1 for more than one request at a time."
   default     = "1"
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.cpu))
+    error_message = "cpu must be a number of vCPUs such as 1 or 0.5."
+  }
 }
 
 variable "max_instance_count" {
@@ -213,4 +233,9 @@ variable "notification_channels" {
   type        = list(string)
   description = "Monitoring notification channel ids (projects/P/notificationChannels/N) for the alerts; may be empty."
   default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "Each notification channel must look like projects/P/notificationChannels/N."
+  }
 }

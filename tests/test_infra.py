@@ -305,6 +305,13 @@ def test_every_variable_is_typed_and_described(name):
     assert variable.get("type") and variable.get("description")
 
 
+@pytest.mark.parametrize(
+    "name", sorted(k for k, v in TF["variable"].items() if v["type"] != "bool")
+)
+def test_every_variable_that_can_be_wrong_is_validated(name):
+    assert TF["variable"][name].get("validation"), name
+
+
 def test_versions_are_pinned():
     terraform = TF["terraform"]
     assert terraform["required_version"] == ">= 1.5"

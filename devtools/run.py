@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from function.auth import secret_lines
+from function.config import DEFAULT_SIGNATURE_HEADER
 from function.sign import signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ def curl_command(port: int, env: Mapping[str, str]) -> str | None:
         return None
     sign = [".venv/bin/python", "-m", "function.sign", "--mode", mode, "--secret", secret]
     if mode == "hmac-sha256":
-        sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", "X-Hub-Signature-256")]
+        sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
     sign += ["--curl-args", str(EXAMPLE)]
     return f"curl -sS {url} $({shlex.join(sign)}) {data}"
 
@@ -136,7 +137,7 @@ def send_example(port: int, env: Mapping[str, str]) -> tuple[int, Any]:
             env["WEBHOOK_AUTH"],
             secret,
             body,
-            header=env.get("WEBHOOK_SIGNATURE_HEADER", "X-Hub-Signature-256"),
+            header=env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER),
             now=time.time(),
         )
     request = urllib.request.Request(f"http://127.0.0.1:{port}", body, headers, method="POST")

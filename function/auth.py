@@ -82,8 +82,13 @@ def standard_webhooks_key(secret: str) -> bytes:
 
 def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     """The `v1,<base64>` signature of a message (for senders and tests)."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.digest(key, signed, hashlib.sha256)).decode()
+    digest = _standard_webhooks_digest(key, message_id, str(timestamp), body)
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _standard_webhooks_digest(key: bytes, message_id: str, timestamp: str, body: bytes) -> bytes:
+    # The scheme signs `{id}.{timestamp}.{body}`, the timestamp exactly as sent.
+    return hmac.digest(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
 
 
 def hmac_sha256_hex(key: bytes, body: bytes) -> str:
@@ -116,8 +121,7 @@ def verify_standard_webhooks(
             raise Unauthenticated("signature list has a malformed entry") from None
     if not signatures:
         raise Unauthenticated("no v1 signature")
-    signed = f"{message_id}.{timestamp_text}.".encode() + body
-    expected = [hmac.digest(key, signed, hashlib.sha256) for key in keys]
+    expected = [_standard_webhooks_digest(k, message_id, timestamp_text, body) for k in keys]
     if not _any_equal(expected, signatures):
         raise Unauthenticated("no signature matches")
 

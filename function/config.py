@@ -30,8 +30,9 @@ from pydantic_core import PydanticCustomError
 from .models import is_table_link_id
 from .outcomes import Failure, Outcome
 
-WEBHOOK_AUTH_MODES = ("standard-webhooks", "hmac-sha256", "token", "none")
 SIGNING_MODES = ("standard-webhooks", "hmac-sha256", "token")
+WEBHOOK_AUTH_MODES = (*SIGNING_MODES, "none")
+DEFAULT_SIGNATURE_HEADER = "X-Hub-Signature-256"
 _SECRET_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
     r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
@@ -190,7 +191,7 @@ class WebhookSettings(BaseModel):
         300, alias="WEBHOOK_TOLERANCE_SECONDS"
     )
     signature_header: Annotated[str, AfterValidator(_header_name)] = Field(
-        "X-Hub-Signature-256", alias="WEBHOOK_SIGNATURE_HEADER"
+        DEFAULT_SIGNATURE_HEADER, alias="WEBHOOK_SIGNATURE_HEADER"
     )
     project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 

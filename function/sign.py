@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .auth import hmac_sha256_hex, secret_lines, standard_webhooks_key, standard_webhooks_signature
-from .config import SIGNING_MODES, ConfigError
+from .config import DEFAULT_SIGNATURE_HEADER, WEBHOOK_AUTH_MODES, ConfigError
 
 
 def signed_headers(
-    mode: str, secret: str, body: bytes, *, header: str = "X-Hub-Signature-256", now: float
+    mode: str, secret: str, body: bytes, *, header: str = DEFAULT_SIGNATURE_HEADER, now: float
 ) -> dict[str, str]:
     """The headers that authenticate `body` under `mode` with `secret`."""
     if mode == "standard-webhooks":
@@ -56,15 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", default=os.environ.get("WEBHOOK_AUTH", "standard-webhooks"))
     parser.add_argument("--secret", default=None, help="default: WEBHOOK_SECRET_VALUE")
     parser.add_argument(
-        "--header", default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or "X-Hub-Signature-256"
+        "--header", default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or DEFAULT_SIGNATURE_HEADER
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--curl", metavar="URL", help="print a complete curl command")
     output.add_argument("--curl-args", action="store_true", help="print only curl's -H options")
     args = parser.parse_args(argv)
 
-    if args.mode not in (*SIGNING_MODES, "none"):
-        parser.error(f"--mode must be one of: {', '.join((*SIGNING_MODES, 'none'))}")
+    if args.mode not in WEBHOOK_AUTH_MODES:
+        parser.error(f"--mode must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
     secrets = secret_lines(args.secret or os.environ.get("WEBHOOK_SECRET_VALUE", ""))
     if args.mode != "none" and not secrets:
         parser.error("no secret: pass --secret or set WEBHOOK_SECRET_VALUE")

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run demo test lint check-infra requirements clean
+.PHONY: run demo test soak lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 ## test: lint, then every test (sets up .venv first if needed)
 test: lint
 	$(BIN)/python -m pytest
+
+## soak: the tests RUNS times in a row (default 30), naming any that failed even once
+RUNS ?= 30
+soak: $(STAMP)
+	PYTHON=$(BIN)/python bash devtools/soak.sh $(RUNS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

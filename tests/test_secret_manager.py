@@ -152,7 +152,10 @@ def test_each_read_carries_a_grpc_deadline_within_the_requests(
     tulip.put(link_url(), status=204)
     assert client.post("/", json=request_body()).status_code == 200
     [allowed] = from_secret_manager.deadlines
-    assert allowed is not None and 0 < allowed <= 3.0  # not the library's 60 s
+    # The request's 3 s, not the per-try cap (5 s) nor the library's default (60 s). The server
+    # sees the deadline gRPC put on the wire, rounded up and read on another clock, so it may
+    # exceed 3 s by a few milliseconds: the bound leaves a whole second between the candidates.
+    assert allowed is not None and 0 < allowed < 4.0
 
 
 @pytest.mark.parametrize(

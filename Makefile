@@ -41,6 +41,7 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	@if command -v terraform >/dev/null 2>&1; then \
 		terraform fmt -check -recursive infra && echo "terraform fmt: infra is formatted"; \
 	else \

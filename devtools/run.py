@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from devtools.sign import auth_mode, signed_headers
 from function.auth import secret_lines
 from function.config import DEFAULT_SIGNATURE_HEADER
-from function.sign import signed_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = Path("devtools/example-request.json")
@@ -114,7 +114,7 @@ def curl_command(port: int, env: Mapping[str, str]) -> str | None:
     secret = first_secret(env)
     if secret is None:
         return None
-    sign = [".venv/bin/python", "-m", "function.sign", "--mode", mode, "--secret", secret]
+    sign = [".venv/bin/python", "-m", "devtools.sign", "--mode", mode, "--secret", secret]
     if mode == "hmac-sha256":
         sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
     sign += ["--curl-args", str(EXAMPLE)]
@@ -123,8 +123,9 @@ def curl_command(port: int, env: Mapping[str, str]) -> str | None:
 
 def show_links(simulator_url: str, table_link: str) -> list[list[str]]:
     with urllib.request.urlopen(f"{simulator_url}/_sim/state", timeout=5) as answer:
-        state = json.load(answer)
-    return state["tableLinks"][table_link]["links"]
+        state: dict[str, Any] = json.load(answer)
+    links: list[list[str]] = state["tableLinks"][table_link]["links"]
+    return links
 
 
 def send_example(port: int, env: Mapping[str, str]) -> tuple[int, Any]:
@@ -134,7 +135,7 @@ def send_example(port: int, env: Mapping[str, str]) -> tuple[int, Any]:
     secret = first_secret(env)
     if secret is not None:
         headers |= signed_headers(
-            env["WEBHOOK_AUTH"],
+            auth_mode(env["WEBHOOK_AUTH"]),
             secret,
             body,
             header=env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER),
@@ -259,7 +260,7 @@ def explain(port: int, env: Mapping[str, str], simulator_url: str | None) -> Non
         print(f"It calls the real Tulip at {env['TULIP_BASE_URL']}.")
     command = curl_command(port, env)
     if command is None:
-        print("\nSign requests with: python -m function.sign --secret <secret> --curl URL FILE")
+        print("\nSign requests with: python -m devtools.sign --secret <secret> --curl URL FILE")
     else:
         print("\nLink two records (from the repository's root; the command signs when it runs):\n")
         print(f"  {command}\n")

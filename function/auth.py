@@ -36,9 +36,9 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
-from .config import ConfigError, WebhookSettings
-from .credentials import SecretCache
+from .config import ConfigError, SigningMode, WebhookSettings
 from .outcomes import Failure, Outcome
+from .secret_manager import SecretCache
 from .timing import Clock, Deadline
 
 GENERIC_MESSAGE = "The request could not be authenticated"
@@ -80,20 +80,9 @@ def standard_webhooks_key(secret: str) -> bytes:
     return key
 
 
-def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
-    """The `v1,<base64>` signature of a message (for senders and tests)."""
-    digest = _standard_webhooks_digest(key, message_id, str(timestamp), body)
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def _standard_webhooks_digest(key: bytes, message_id: str, timestamp: str, body: bytes) -> bytes:
-    # The scheme signs `{id}.{timestamp}.{body}`, the timestamp exactly as sent.
+def standard_webhooks_digest(key: bytes, message_id: str, timestamp: str, body: bytes) -> bytes:
+    """What Standard Webhooks v1 signs: `{id}.{timestamp}.{body}`, the timestamp as sent."""
     return hmac.digest(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
-
-
-def hmac_sha256_hex(key: bytes, body: bytes) -> str:
-    """The hex HMAC-SHA256 of a body (for senders and tests)."""
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 def verify_standard_webhooks(
@@ -121,7 +110,7 @@ def verify_standard_webhooks(
             raise Unauthenticated("signature list has a malformed entry") from None
     if not signatures:
         raise Unauthenticated("no v1 signature")
-    expected = [_standard_webhooks_digest(k, message_id, timestamp_text, body) for k in keys]
+    expected = [standard_webhooks_digest(k, message_id, timestamp_text, body) for k in keys]
     if not _any_equal(expected, signatures):
         raise Unauthenticated("no signature matches")
 
@@ -171,12 +160,14 @@ class Authenticator:
         self._settings = settings
         self._secrets = secrets
         self._clock = clock
-        verifiers: dict[str, Callable[[Headers, bytes, list[str]], None]] = {
+        verifiers: dict[SigningMode, Callable[[Headers, bytes, list[str]], None]] = {
             "standard-webhooks": self._standard_webhooks,
             "hmac-sha256": self._hmac_sha256,
             "token": lambda headers, body, secrets: verify_token(headers, secrets),
         }
-        self._verify = verifiers.get(settings.mode or "")  # None: mode "none"
+        # None: WEBHOOK_AUTH=none (the settings refuse an unset mode).
+        mode = settings.mode
+        self._verify = None if mode is None or mode == "none" else verifiers[mode]
 
     def check(self, headers: Headers, body: bytes, deadline: Deadline) -> None:
         """Raise `Unauthenticated` unless the request proves its sender (over the raw `body`)."""

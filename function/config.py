@@ -4,15 +4,18 @@
 HTTP entry point needs (how callers are authenticated), so that the CloudEvent entry point is not
 refused for a webhook setting it never uses. An empty variable counts as unset. A problem is a
 `ConfigError` (500 `MISCONFIGURED`) naming the setting and never echoing its value.
+
+A renamed setting keeps its old name as an alias (`ALIASES`): the old name is read when the new
+one is unset, errors name whichever the operator wrote, and the two set to different values are
+refused rather than one silently winning.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import threading
-from collections.abc import Callable, Mapping
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,14 +28,17 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from .models import is_table_link_id
+from .models import ModelT, is_table_link_id, problem
 from .outcomes import Failure, Outcome
 
-SIGNING_MODES = ("standard-webhooks", "hmac-sha256", "token")
-WEBHOOK_AUTH_MODES = (*SIGNING_MODES, "none")
+SigningMode = Literal["standard-webhooks", "hmac-sha256", "token"]
+AuthMode = Literal[SigningMode, "none"]
+SIGNING_MODES: tuple[SigningMode, ...] = get_args(SigningMode)
+WEBHOOK_AUTH_MODES: tuple[AuthMode, ...] = get_args(AuthMode)
 DEFAULT_SIGNATURE_HEADER = "X-Hub-Signature-256"
+# Old names still read, each documented as an alias of the current one.
+ALIASES = {"TULIP_CREDENTIALS_TTL_SECONDS": "SECRET_CACHE_TTL_SECONDS"}
 _SECRET_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
     r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
@@ -47,24 +53,21 @@ class ConfigError(Failure):
     outcome = Outcome.MISCONFIGURED
 
 
-def _invalid(message: str) -> PydanticCustomError:
-    return PydanticCustomError("setting", message)
-
-
 def _base_url(value: str) -> str:
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
-        raise _invalid("is not a valid URL") from None
+        raise problem("setting", "is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise _invalid("must be an absolute URL such as https://acme.tulip.co")
+        raise problem("setting", "must be an absolute URL such as https://acme.tulip.co")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise _invalid("must use https (plain http is allowed only for a loopback host)")
+        raise problem("setting", "must use https (plain http is allowed only for a loopback host)")
     if parts.username is not None or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise _invalid(
+        raise problem(
+            "setting",
             "must be only the instance's scheme and host, e.g. https://acme.tulip.co "
-            "(no path, query, fragment or credentials)"
+            "(no path, query, fragment or credentials)",
         )
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -80,20 +83,20 @@ def _is_loopback(host: str) -> bool:
 
 def _workspace(value: str) -> str:
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
-        raise _invalid("must not contain spaces or control characters")
+        raise problem("setting", "must not contain spaces or control characters")
     return value
 
 
 def _link_id(value: str) -> str:
     if not is_table_link_id(value):
-        raise _invalid("must be at most 64 of the characters A-Z, a-z, 0-9 and _")
+        raise problem("setting", "must be at most 64 of the characters A-Z, a-z, 0-9 and _")
     return value
 
 
 def _link_ids(value: str) -> frozenset[str]:
     ids = frozenset(part.strip() for part in value.split(",") if part.strip())
     if not ids:
-        raise _invalid("must list at least one table link id, comma-separated")
+        raise problem("setting", "must list at least one table link id, comma-separated")
     for link_id in ids:
         _link_id(link_id)
     return ids
@@ -101,21 +104,29 @@ def _link_ids(value: str) -> frozenset[str]:
 
 def _secret_name(value: str) -> str:
     if not _SECRET_NAME.fullmatch(value):
-        raise _invalid(
-            "must be projects/P/secrets/S/versions/V, projects/P/secrets/S or a secret id S"
+        raise problem(
+            "setting",
+            "must be projects/P/secrets/S/versions/V, projects/P/secrets/S or a secret id S",
         )
     return value
 
 
 def _header_name(value: str) -> str:
     if not _HEADER_NAME.fullmatch(value):
-        raise _invalid("must be an HTTP header name, e.g. X-Hub-Signature-256")
+        raise problem("setting", "must be an HTTP header name, e.g. X-Hub-Signature-256")
+    return value
+
+
+def _auth_mode(value: Any) -> Any:
+    # Our wording rather than pydantic's list of literals.
+    if value not in WEBHOOK_AUTH_MODES:
+        raise problem("setting", f"must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
     return value
 
 
 def _host_port(value: str) -> str:
     if not _HOST_PORT.fullmatch(value):
-        raise _invalid("must be host:port, e.g. localhost:8085")
+        raise problem("setting", "must be host:port, e.g. localhost:8085")
     return value
 
 
@@ -139,8 +150,8 @@ class Settings(BaseModel):
     )
     api_key: SecretStr | None = Field(None, alias="TULIP_API_KEY")
     api_secret: SecretStr | None = Field(None, alias="TULIP_API_SECRET")
-    credentials_ttl: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = Field(
-        300.0, alias="TULIP_CREDENTIALS_TTL_SECONDS"
+    secret_cache_ttl: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)] = Field(
+        300.0, alias="SECRET_CACHE_TTL_SECONDS"
     )
     secret_manager_emulator_host: Annotated[str | None, AfterValidator(_host_port)] = Field(
         None, alias="SECRET_MANAGER_EMULATOR_HOST"
@@ -161,12 +172,15 @@ class Settings(BaseModel):
     def _consistent(self) -> Settings:
         allowed, default = self.allowed_table_link_ids, self.default_table_link_id
         if allowed is not None and default is not None and default not in allowed:
-            raise _invalid("TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS")
+            raise problem(
+                "setting", "TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS"
+            )
         if self.credentials_secret is None and (self.api_key is None or self.api_secret is None):
-            raise _invalid(
+            raise problem(
+                "setting",
                 "TULIP_CREDENTIALS_SECRET is not set: set it to the Secret Manager secret "
                 "holding the Tulip API token (or, for local runs, set TULIP_API_KEY and "
-                "TULIP_API_SECRET)"
+                "TULIP_API_SECRET)",
             )
         _check_project("TULIP_CREDENTIALS_SECRET", self.credentials_secret, self.project)
         return self
@@ -182,7 +196,9 @@ class WebhookSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
-    mode: str | None = Field(None, alias="WEBHOOK_AUTH")
+    mode: Annotated[AuthMode | None, BeforeValidator(_auth_mode)] = Field(
+        None, alias="WEBHOOK_AUTH"
+    )
     secret: Annotated[str | None, AfterValidator(_secret_name)] = Field(
         None, alias="WEBHOOK_SECRET"
     )
@@ -200,16 +216,16 @@ class WebhookSettings(BaseModel):
         modes = ", ".join(WEBHOOK_AUTH_MODES)
         if self.mode is None:
             # Fail closed: a forgotten setting must not leave a public endpoint open.
-            raise _invalid(
+            raise problem(
+                "setting",
                 f"WEBHOOK_AUTH is not set: every HTTP request is refused until it says how "
-                f"callers are authenticated (one of: {modes})"
+                f"callers are authenticated (one of: {modes})",
             )
-        if self.mode not in WEBHOOK_AUTH_MODES:
-            raise _invalid(f"WEBHOOK_AUTH must be one of: {modes}")
         if self.mode in SIGNING_MODES and self.secret is None and self.secret_value is None:
-            raise _invalid(
+            raise problem(
+                "setting",
                 f"WEBHOOK_AUTH={self.mode} needs a secret: set WEBHOOK_SECRET to its Secret "
-                "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)"
+                "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)",
             )
         _check_project("WEBHOOK_SECRET", self.secret, self.project)
         return self
@@ -234,9 +250,10 @@ def secret_version_name(name: str | None, project: str | None) -> str | None:
 
 def _check_project(setting: str, name: str | None, project: str | None) -> None:
     if name is not None and secret_version_name(name, project) is None:
-        raise _invalid(
+        raise problem(
+            "setting",
             f"{setting} is a bare secret id, which needs GOOGLE_CLOUD_PROJECT to be set "
-            "(or give projects/P/secrets/S)"
+            "(or give projects/P/secrets/S)",
         )
 
 
@@ -257,25 +274,33 @@ def environment_variables() -> frozenset[str]:
         for model in (Settings, WebhookSettings)
         for field in model.model_fields.values()
         if field.alias
-    )
+    ) | frozenset(ALIASES)
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _load(model: type[_Model], environ: Mapping[str, str]) -> _Model:
+def _load(model: type[ModelT], environ: Mapping[str, str]) -> ModelT:
+    present = {k: v.strip() for k, v in environ.items() if v.strip()}
+    given_as: dict[str, str] = {}  # a current name -> the old name the value was given under
+    for old, new in ALIASES.items():
+        if old in present and new in present and present[old] != present[new]:
+            raise ConfigError(
+                f"Invalid settings: {old} (an old name of {new}) and {new} are both set, "
+                f"to different values: keep only {new}"
+            )
+        if old in present and new not in present:
+            present[new] = present[old]
+            given_as[new] = old
     names = {field.alias for field in model.model_fields.values()}
-    present = {k: v.strip() for k, v in environ.items() if k in names and v.strip()}
     try:
-        return model.model_validate(present)
+        return model.model_validate({k: v for k, v in present.items() if k in names})
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(_describe(error, given_as)) from None
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, given_as: Mapping[str, str]) -> str:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         name = str(item["loc"][0]) if item["loc"] else ""
+        name = given_as.get(name, name)
         if item["type"] == "missing":
             problems.append(f"{name} is not set")
         elif name:
@@ -284,38 +309,3 @@ def _describe(error: ValidationError) -> str:
         else:
             problems.append(item["msg"])
     return "Invalid settings: " + "; ".join(problems)
-
-
-_T = TypeVar("_T")
-
-
-class Once(Generic[_T]):
-    """A per-process value built on first use from the settings.
-
-    A `ConfigError` is remembered too: every later call raises it again without re-reading, so
-    an instance with bad settings refuses every request the same way until it is redeployed.
-    """
-
-    def __init__(self, build: Callable[[], _T]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._value: _T | None = None
-        self._error: str | None = None
-
-    def get(self) -> _T:
-        """The value, built now if this is the first call."""
-        with self._lock:
-            if self._value is None and self._error is None:
-                try:
-                    self._value = self._build()
-                except ConfigError as error:
-                    self._error = error.message
-            if self._error is not None:
-                raise ConfigError(self._error)
-            assert self._value is not None
-            return self._value
-
-    def reset(self) -> None:
-        """Forget the value, so the next call reads the environment again (tests, reloads)."""
-        with self._lock:
-            self._value = self._error = None

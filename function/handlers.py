@@ -15,19 +15,15 @@ latency; every line of the request carries its `requestId`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import flask
 from cloudevents.http.event import CloudEvent
 
-from . import logs, service
-from .auth import Authenticator
-from .config import Once, load_webhook_settings
+from . import instance, logs
 from .models import (
     PayloadTooLarge,
     is_push_envelope,
@@ -36,20 +32,20 @@ from .models import (
     parse_pubsub_message,
     parse_push_envelope,
 )
-from .outcomes import RULES, Failure, Linked, Outcome, Reply, render_failure, render_success
+from .outcomes import (
+    RULES,
+    Failure,
+    HttpReply,
+    LinkDone,
+    Outcome,
+    render_failure,
+    render_success,
+)
 
 _JSON_MEDIA_TYPE = re.compile(r"application/(?:[^/;\s]+\+)?json")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Cloud Logging refuses entries over 256 KiB; a longer message is logged cut short and marked.
 LOGGED_DATA_LIMIT = 128 * 1024
-
-
-def _build_authenticator() -> Authenticator:
-    core = service.current.get()
-    return Authenticator(load_webhook_settings(os.environ), core.secrets, core.clock)
-
-
-authenticator = Once(_build_authenticator)
 
 
 class MethodNotAllowed(Failure):
@@ -71,9 +67,9 @@ def handle_http(request: flask.Request) -> flask.Response:
     with logs.scope(requestId=request_id):
         crash = None
         try:
-            core = service.current.get()
+            core = instance.current().service()
             logs.bind(**logs.trace_fields(request.headers, core.settings.project))
-            caller = authenticator.get()
+            caller = instance.current().authenticator()
             deadline = core.deadline()
             if request.method != "POST":
                 raise MethodNotAllowed(f"Use POST, not {request.method}")
@@ -92,7 +88,7 @@ def handle_http(request: flask.Request) -> flask.Response:
                     subscription=envelope.subscription,
                 )
                 body = message_payload(envelope.message, core.settings.max_body_bytes)
-            result: Linked | Failure = core.link(body, deadline)
+            result: LinkDone | Failure = core.link(body, deadline)
         except Failure as failure:
             result = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
@@ -104,15 +100,18 @@ def handle_http(request: flask.Request) -> flask.Response:
 def handle_cloud_event(event: CloudEvent) -> None:
     """Serve one Eventarc Pub/Sub event; returning acks it, raising an HTTP error retries it."""
     started = time.monotonic()
-    request_id = _request_id(flask.request.headers)
+    # functions-framework serves a CloudEvent inside a Flask request, and the CloudEvent object
+    # does not carry the HTTP headers we need (execution id, trace): read them from there.
+    headers = flask.request.headers
+    request_id = _request_id(headers)
     data = event.get_data()
     message: Any = data.get("message") if isinstance(data, dict) else None
     subscription = data.get("subscription") if isinstance(data, dict) else None
     with logs.scope(requestId=request_id, messageId=event["id"], subscription=subscription):
         crash = None
         try:
-            core = service.current.get()
-            logs.bind(**logs.trace_fields(flask.request.headers, core.settings.project))
+            core = instance.current().service()
+            logs.bind(**logs.trace_fields(headers, core.settings.project))
             deadline = core.deadline()
             payload = message_payload(parse_pubsub_message(message), core.settings.max_body_bytes)
             _log_outcome(core.link(payload, deadline), started)
@@ -137,7 +136,7 @@ def _internal_error() -> Failure:
     return Failure("Internal error; the log line with this requestId has the details")
 
 
-def _request_id(headers: Mapping[str, str]) -> str:
+def _request_id(headers: logs.HeaderGetter) -> str:
     given = headers.get("Function-Execution-Id", "")
     return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
@@ -156,13 +155,13 @@ def _read_body(request: flask.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _render(result: Linked | Failure, request_id: str) -> Reply:
+def _render(result: LinkDone | Failure, request_id: str) -> HttpReply:
     if isinstance(result, Failure):
         return render_failure(result, request_id)
     return render_success(result, request_id)
 
 
-def _response(reply: Reply) -> flask.Response:
+def _response(reply: HttpReply) -> flask.Response:
     response = flask.Response(
         json.dumps(reply.body), status=reply.status, mimetype="application/json"
     )
@@ -172,10 +171,10 @@ def _response(reply: Reply) -> flask.Response:
 
 
 def _log_outcome(
-    result: Linked | Failure,
+    result: LinkDone | Failure,
     started: float,
     *,
-    severity: str | None = None,
+    severity: logs.Severity | None = None,
     crash: BaseException | None = None,
     **extra: Any,
 ) -> None:
@@ -183,13 +182,7 @@ def _log_outcome(
     latency = round((time.monotonic() - started) * 1000, 1)
     if isinstance(result, Failure):
         message = result.message
-        fields = {
-            "errorCode": rule.error_code,
-            "status": result.status,
-            "tulipStatus": result.tulip_status,
-            "attempts": result.attempts,
-            **result.log,
-        }
+        fields = {"errorCode": rule.error_code, "status": result.status, **result.log}
     else:
         message = f"Tulip accepted the {result.action}"
         fields = {

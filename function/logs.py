@@ -19,8 +19,19 @@ import re
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
+
+Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# Every `event` a line can carry: one name per situation, searchable in Cloud Logging.
+Event = Literal["link.done", "link.rejected", "link.failed", "tulip.retry"]
+
+
+class HeaderGetter(Protocol):
+    """Request headers as both Flask and a plain dict offer them."""
+
+    def get(self, key: str, default: str, /) -> str: ...
+
 
 _scope: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "tulip_link_log_scope", default=None
@@ -36,8 +47,8 @@ _write_lock = threading.Lock()
 
 
 def emit(
-    severity: str,
-    event: str,
+    severity: Severity,
+    event: Event,
     message: str,
     *,
     exc: BaseException | None = None,
@@ -73,7 +84,7 @@ def bind(**fields: Any) -> None:
         current.update({k: v for k, v in fields.items() if v is not None})
 
 
-def trace_fields(headers: Mapping[str, str], project: str | None) -> dict[str, str]:
+def trace_fields(headers: HeaderGetter, project: str | None) -> dict[str, str]:
     """Cloud Logging's trace and span fields from `traceparent` or `X-Cloud-Trace-Context`."""
     trace = span = None
     if match := _TRACEPARENT.fullmatch(headers.get("traceparent", "").strip()):

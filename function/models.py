@@ -20,7 +20,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AliasChoices,
@@ -37,7 +37,8 @@ from .outcomes import Failure, Outcome
 
 TABLE_LINK_ID_MAX = 64
 RECORD_MAX = 512
-ACTIONS = ("link", "unlink")
+Action = Literal["link", "unlink"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
 _TABLE_LINK_ID = re.compile(r"[A-Za-z0-9_]+")
 # JavaScript's trim set: WhiteSpace (incl. every Zs) and LineTerminator.
 _JS_TRIM = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
@@ -190,10 +191,10 @@ def message_payload(message: PubsubMessage, limit: int) -> dict[str, Any]:
     return parse_json_object(raw, "The Pub/Sub message's data")
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _wrapping(model: type[_Model], value: object, what: str) -> _Model:
+def _wrapping(model: type[ModelT], value: object, what: str) -> ModelT:
     try:
         return model.model_validate(value)
     except ValidationError as error:
@@ -207,56 +208,59 @@ def _wrapping(model: type[_Model], value: object, what: str) -> _Model:
 _OMITTED: Any = object()
 
 
-def _problem(kind: str, message: str) -> PydanticCustomError:
+def problem(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose message is ours, word for word (for validators here and in
+    `config`)."""
     return PydanticCustomError(kind, message)
 
 
-def _check_link_id(value: Any, info: ValidationInfo) -> str:
+def _check_link_id(value: object, info: ValidationInfo) -> str:
     context = info.context or {}
     if value is _OMITTED:
         value = context.get("default_table_link_id")
         if value is None:
-            raise _problem("required", "is required (no default TULIP_TABLE_LINK_ID is set)")
-    elif not isinstance(value, str):
-        raise _problem("type", f"must be a string, not {_json_kind(value)}")
-    elif len(value) > TABLE_LINK_ID_MAX:
-        raise _problem("length", f"must be at most {TABLE_LINK_ID_MAX} characters")
-    elif not is_table_link_id(value):
-        raise _problem("pattern", "must contain only the letters A-Z and a-z, digits and _")
+            raise problem("required", "is required (no default TULIP_TABLE_LINK_ID is set)")
+    if not isinstance(value, str):
+        raise problem("type", f"must be a string, not {_json_kind(value)}")
+    if len(value) > TABLE_LINK_ID_MAX:
+        raise problem("length", f"must be at most {TABLE_LINK_ID_MAX} characters")
+    if not is_table_link_id(value):
+        raise problem("pattern", "must contain only the letters A-Z and a-z, digits and _")
     allowed = context.get("allowed_table_link_ids")
     if allowed is not None and value not in allowed:
-        raise _problem("not_allowed", "is not one of the table links this function may change")
+        raise problem("not_allowed", "is not one of the table links this function may change")
     return value
 
 
-def _check_record(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise _problem("type", f"must be a string or an integer, not {_json_kind(value)}")
-    value = value.strip(_JS_TRIM)
+def _check_record(given: object) -> str:
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = str(given)
+    if not isinstance(given, str):
+        raise problem("type", f"must be a string or an integer, not {_json_kind(given)}")
+    value = given.strip(_JS_TRIM)
     if not value:
-        raise _problem("empty", "must not be empty or only whitespace")
+        raise problem("empty", "must not be empty or only whitespace")
     if len(value) > RECORD_MAX:
-        raise _problem("length", f"must be at most {RECORD_MAX} characters, not {len(value)}")
+        raise problem("length", f"must be at most {RECORD_MAX} characters, not {len(value)}")
     for position, char in enumerate(value):
         if 0xD800 <= ord(char) <= 0xDFFF:
-            raise _problem(
+            raise problem(
                 "surrogate",
                 f"must not contain unpaired surrogates (U+{ord(char):04X} at position {position})",
             )
         if unicodedata.category(char) == "Cc":
-            raise _problem(
+            raise problem(
                 "control",
                 f"must not contain control characters (U+{ord(char):04X} at position {position})",
             )
     return value
 
 
-def _check_action(value: Any) -> str:
-    if not isinstance(value, str) or value not in ACTIONS:
-        raise _problem("action", 'must be "link" or "unlink" (lower case)')
-    return value
+def _check_action(value: Any) -> Action:
+    for action in ACTIONS:
+        if value == action:  # only a str equals a str
+            return action
+    raise problem("action", 'must be "link" or "unlink" (lower case)')
 
 
 class LinkRequest(BaseModel):
@@ -275,7 +279,7 @@ class LinkRequest(BaseModel):
     right: Annotated[str, BeforeValidator(_check_record)] = Field(
         validation_alias=AliasChoices("rightRecord", "right_record")
     )
-    action: Annotated[str, BeforeValidator(_check_action)] = "link"
+    action: Annotated[Action, BeforeValidator(_check_action)] = "link"
 
 
 def parse_link_request(
@@ -299,7 +303,7 @@ def parse_link_request(
             },
         )
     except ValidationError as error:
-        problems += [_field_problem(e) for e in error.errors(include_url=False)]
+        problems += [_fieldproblem(e) for e in error.errors(include_url=False)]
     if problems:
         raise InvalidPayload(problems)
     return request
@@ -309,7 +313,7 @@ def _same_json(a: object, b: object) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def _field_problem(error: Mapping[str, Any]) -> dict[str, str]:
+def _fieldproblem(error: Mapping[str, Any]) -> dict[str, str]:
     name = str(error["loc"][0]) if error["loc"] else "(request)"
     problem = "is required" if error["type"] == "missing" else error["msg"]
     return {"field": _PUBLIC_NAME.get(name, name), "problem": problem}

@@ -4,7 +4,7 @@ Each situation the function can end in is an `Outcome`; `RULES` maps it to our H
 `errorCode`, the log event and severity, whether a `Retry-After` goes with it, whether Tulip is
 retried on it, and whether the Eventarc path may drop (ack) the message because retrying the
 same message cannot succeed. Errors are `Failure` exceptions raised where the situation is
-known; `render_failure` and `render_success` turn outcomes into replies.
+known; `render_failure` and `render_success` turn outcomes into an `HttpReply`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .logs import Event, Severity
+
+if TYPE_CHECKING:  # models raises the failures defined here: no import at run time
+    from .models import Action
 
 DEFAULT_RETRY_AFTER_SECONDS = 5
 
 
 class Outcome(enum.Enum):
-    """Every way a request can end."""
+    """Every way a request can end. Where two outcomes answer the same `errorCode`, the second
+    is named `<errorCode>_<what differs>`, so a search for a logged `errorCode` finds both."""
 
     DONE = "done"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -29,11 +35,11 @@ class Outcome(enum.Enum):
     INVALID_PAYLOAD = "invalid_payload"
     UNAUTHENTICATED = "unauthenticated"
     TULIP_REJECTED = "tulip_rejected"
-    TULIP_NOT_FOUND = "tulip_not_found"
+    TULIP_REJECTED_NOT_FOUND = "tulip_rejected_not_found"
     TULIP_AUTH_REJECTED = "tulip_auth_rejected"
     TULIP_RATE_LIMITED = "tulip_rate_limited"
     TULIP_UNAVAILABLE = "tulip_unavailable"
-    TULIP_UNEXPECTED = "tulip_unexpected"
+    TULIP_UNAVAILABLE_UNEXPECTED_STATUS = "tulip_unavailable_unexpected_status"
     TULIP_TIMEOUT = "tulip_timeout"
     CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
     MISCONFIGURED = "misconfigured"
@@ -46,8 +52,8 @@ class Rule:
 
     status: int | None  # None: Tulip's own status passes through
     error_code: str | None  # None only for success
-    event: str
-    severity: str
+    event: Event
+    severity: Severity
     retry_after: bool = False  # answer with a Retry-After header
     permanent: bool = False  # the same message can never succeed: Eventarc acks it
     tulip_statuses: frozenset[int] = frozenset()  # Tulip answers that lead here
@@ -55,44 +61,56 @@ class Rule:
     headers: tuple[tuple[str, str], ...] = ()  # fixed headers of the answer
 
 
-REJECTED, FAILED = "link.rejected", "link.failed"
-
 RULES: Mapping[Outcome, Rule] = {
     Outcome.DONE: Rule(200, None, "link.done", "INFO"),
     # The caller's request is wrong: retrying the same request cannot help.
     Outcome.METHOD_NOT_ALLOWED: Rule(
-        405, "METHOD_NOT_ALLOWED", REJECTED, "WARNING", permanent=True, headers=(("Allow", "POST"),)
+        405,
+        "METHOD_NOT_ALLOWED",
+        "link.rejected",
+        "WARNING",
+        permanent=True,
+        headers=(("Allow", "POST"),),
     ),
     Outcome.UNSUPPORTED_MEDIA_TYPE: Rule(
-        415, "UNSUPPORTED_MEDIA_TYPE", REJECTED, "WARNING", permanent=True
+        415, "UNSUPPORTED_MEDIA_TYPE", "link.rejected", "WARNING", permanent=True
     ),
-    Outcome.PAYLOAD_TOO_LARGE: Rule(413, "PAYLOAD_TOO_LARGE", REJECTED, "WARNING", permanent=True),
-    Outcome.MALFORMED_REQUEST: Rule(400, "MALFORMED_REQUEST", REJECTED, "WARNING", permanent=True),
-    Outcome.INVALID_PAYLOAD: Rule(422, "INVALID_PAYLOAD", REJECTED, "WARNING", permanent=True),
+    Outcome.PAYLOAD_TOO_LARGE: Rule(
+        413, "PAYLOAD_TOO_LARGE", "link.rejected", "WARNING", permanent=True
+    ),
+    Outcome.MALFORMED_REQUEST: Rule(
+        400, "MALFORMED_REQUEST", "link.rejected", "WARNING", permanent=True
+    ),
+    Outcome.INVALID_PAYLOAD: Rule(
+        422, "INVALID_PAYLOAD", "link.rejected", "WARNING", permanent=True
+    ),
     # The caller did not prove who it is (WEBHOOK_AUTH); the reason is logged, never answered.
-    Outcome.UNAUTHENTICATED: Rule(401, "UNAUTHENTICATED", REJECTED, "WARNING", permanent=True),
-    # Tulip refused the values. 404 is kept apart: the record may simply not exist *yet*
-    # (events arrive out of order), so a message is retried rather than dropped.
+    Outcome.UNAUTHENTICATED: Rule(
+        401, "UNAUTHENTICATED", "link.rejected", "WARNING", permanent=True
+    ),
+    # Tulip refused the values: its status passes through.
     Outcome.TULIP_REJECTED: Rule(
         None,
         "TULIP_REJECTED",
-        REJECTED,
+        "link.rejected",
         "WARNING",
         permanent=True,
         tulip_statuses=frozenset({400, 409, 422}),
     ),
-    Outcome.TULIP_NOT_FOUND: Rule(
-        None, "TULIP_REJECTED", REJECTED, "WARNING", tulip_statuses=frozenset({404})
+    # The same errorCode, but not permanent: the record may simply not exist *yet* (events
+    # arrive out of order), so a message is retried rather than dropped.
+    Outcome.TULIP_REJECTED_NOT_FOUND: Rule(
+        None, "TULIP_REJECTED", "link.rejected", "WARNING", tulip_statuses=frozenset({404})
     ),
     # Our token is refused (after one refresh for 401): the operator must act; the caller may
     # retry later. 502, not 401/403: the caller's own credentials were fine.
     Outcome.TULIP_AUTH_REJECTED: Rule(
-        502, "TULIP_AUTH_REJECTED", FAILED, "ERROR", tulip_statuses=frozenset({401, 403})
+        502, "TULIP_AUTH_REJECTED", "link.failed", "ERROR", tulip_statuses=frozenset({401, 403})
     ),
     Outcome.TULIP_RATE_LIMITED: Rule(
         429,
         "TULIP_RATE_LIMITED",
-        FAILED,
+        "link.failed",
         "WARNING",
         retry_after=True,
         tulip_statuses=frozenset({429}),
@@ -102,20 +120,22 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.TULIP_UNAVAILABLE: Rule(
         502,
         "TULIP_UNAVAILABLE",
-        FAILED,
+        "link.failed",
         "ERROR",
         retry_after=True,
         tulip_statuses=frozenset({500, 502, 503, 504}),
         retry_tulip=True,
     ),
-    # Any status not listed above (3xx, 405, 501, ...): not retried, reported as unavailable.
-    Outcome.TULIP_UNEXPECTED: Rule(502, "TULIP_UNAVAILABLE", FAILED, "ERROR", retry_after=True),
-    Outcome.TULIP_TIMEOUT: Rule(504, "TULIP_TIMEOUT", FAILED, "ERROR", retry_tulip=True),
-    Outcome.CREDENTIALS_UNAVAILABLE: Rule(
-        503, "CREDENTIALS_UNAVAILABLE", FAILED, "ERROR", retry_after=True
+    # The same errorCode for any status not listed above (3xx, 405, 501, ...), not retried.
+    Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS: Rule(
+        502, "TULIP_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
     ),
-    Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", FAILED, "ERROR"),
-    Outcome.INTERNAL: Rule(500, "INTERNAL", FAILED, "ERROR"),
+    Outcome.TULIP_TIMEOUT: Rule(504, "TULIP_TIMEOUT", "link.failed", "ERROR", retry_tulip=True),
+    Outcome.CREDENTIALS_UNAVAILABLE: Rule(
+        503, "CREDENTIALS_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", "link.failed", "ERROR"),
+    Outcome.INTERNAL: Rule(500, "INTERNAL", "link.failed", "ERROR"),
 }
 
 
@@ -126,7 +146,7 @@ def outcome_for_tulip_status(status: int) -> Outcome:
     for outcome, rule in RULES.items():
         if status in rule.tulip_statuses:
             return outcome
-    return Outcome.TULIP_UNEXPECTED
+    return Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS
 
 
 class Failure(Exception):
@@ -144,9 +164,6 @@ class Failure(Exception):
         message: str,
         *,
         outcome: Outcome | None = None,
-        tulip_status: int | None = None,
-        retry_after: float | None = None,
-        attempts: int | None = None,
         body: Mapping[str, Any] | None = None,
         log: Mapping[str, Any] | None = None,
     ) -> None:
@@ -154,9 +171,6 @@ class Failure(Exception):
         if outcome is not None:
             self.outcome = outcome
         self.message = message
-        self.tulip_status = tulip_status
-        self.retry_after = retry_after
-        self.attempts = attempts
         self.body = dict(body or {})
         self.log = dict(log or {})
 
@@ -168,17 +182,19 @@ class Failure(Exception):
     @property
     def status(self) -> int:
         """The HTTP status we answer with."""
-        if self.rule.status is None:
-            assert self.tulip_status is not None, f"{self.outcome} needs Tulip's status"
-            return self.tulip_status
+        assert self.rule.status is not None, f"{self.outcome} passes on a status it lacks"
         return self.rule.status
+
+    def retry_after_seconds(self) -> float:
+        """How long a caller should wait before retrying, when the rule sends `Retry-After`."""
+        return DEFAULT_RETRY_AFTER_SECONDS
 
 
 @dataclass(frozen=True)
-class Linked:
+class LinkDone:
     """Success: Tulip accepted the link or unlink."""
 
-    action: str
+    action: Action
     table_link_id: str
     left_record: str
     right_record: str
@@ -188,27 +204,27 @@ class Linked:
 
 
 @dataclass(frozen=True)
-class Reply:
-    """An HTTP answer, free of any web framework."""
+class HttpReply:
+    """What we answer the caller: status, JSON body, headers; free of any web framework."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
 
 
-def render_success(linked: Linked, request_id: str) -> Reply:
+def render_success(done: LinkDone, request_id: str) -> HttpReply:
     """The 200 body for a link or unlink Tulip accepted."""
     body = {
-        "status": "linked" if linked.action == "link" else "unlinked",
-        "tableLinkId": linked.table_link_id,
-        "leftRecord": linked.left_record,
-        "rightRecord": linked.right_record,
+        "status": "linked" if done.action == "link" else "unlinked",
+        "tableLinkId": done.table_link_id,
+        "leftRecord": done.left_record,
+        "rightRecord": done.right_record,
         "requestId": request_id,
     }
-    return Reply(200, body, {"X-Request-Id": request_id})
+    return HttpReply(200, body, {"X-Request-Id": request_id})
 
 
-def render_failure(failure: Failure, request_id: str) -> Reply:
+def render_failure(failure: Failure, request_id: str) -> HttpReply:
     """The error body and headers for a failure, per its row of `RULES`."""
     rule = failure.rule
     body: dict[str, Any] = {
@@ -219,8 +235,5 @@ def render_failure(failure: Failure, request_id: str) -> Reply:
     }
     headers = {"X-Request-Id": request_id, **dict(rule.headers)}
     if rule.retry_after:
-        seconds = failure.retry_after
-        if seconds is None:
-            seconds = DEFAULT_RETRY_AFTER_SECONDS
-        headers["Retry-After"] = str(max(0, math.ceil(seconds)))
-    return Reply(failure.status, body, headers)
+        headers["Retry-After"] = str(max(0, math.ceil(failure.retry_after_seconds())))
+    return HttpReply(failure.status, body, headers)

@@ -1,21 +1,20 @@
-"""The core: a request object in, one Tulip call, a `Linked` outcome out, or a `Failure` raised.
+"""The core: a request object in, one Tulip call, a `LinkDone` out, or a `Failure` raised.
 
 Free of Flask and CloudEvents: `handlers` unwraps HTTP bodies and Pub/Sub messages into the
-plain JSON object this takes. `current` is the process's one service, built from the
-environment on first use.
+plain JSON object this takes. One `LinkService` serves every request of a process (`instance`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from . import logs
-from .config import Once, Settings, load_settings
-from .credentials import SecretCache, SecretManager, TulipCredentials
+from .config import Settings
+from .credentials import TulipCredentials
 from .models import parse_link_request
-from .outcomes import Linked
+from .outcomes import LinkDone
+from .secret_manager import SecretCache, SecretManager
 from .timing import SYSTEM_CLOCK, Backoff, Clock, Deadline
 from .tulip import TulipClient
 
@@ -30,7 +29,7 @@ class LinkService:
         manager = SecretManager(
             emulator_host=settings.secret_manager_emulator_host, clock=clock, backoff=backoff
         )
-        self.secrets = SecretCache(manager.read, settings.credentials_ttl, clock)
+        self.secrets = SecretCache(manager.read, settings.secret_cache_ttl, clock)
         self.credentials = TulipCredentials(settings, self.secrets)
         self.tulip = TulipClient(
             base_url=settings.tulip_base_url,
@@ -45,7 +44,7 @@ class LinkService:
         """A new request's deadline, counted from now."""
         return Deadline(self.clock, self.settings.deadline)
 
-    def link(self, data: Mapping[str, Any], deadline: Deadline) -> Linked:
+    def link(self, data: Mapping[str, Any], deadline: Deadline) -> LinkDone:
         """Validate `data` (the request's JSON object) and make the one Tulip call it asks for."""
         request = parse_link_request(
             data,
@@ -53,7 +52,7 @@ class LinkService:
             allowed_table_link_ids=self.settings.allowed_table_link_ids,
         )
         logs.bind(tableLinkId=request.link_id, action=request.action)
-        answer = self.tulip.change_link(
+        accepted = self.tulip.change_link(
             table_link_id=request.link_id,
             action=request.action,
             left_record=request.left,
@@ -61,14 +60,11 @@ class LinkService:
             credentials=self.credentials,
             deadline=deadline,
         )
-        return Linked(
+        return LinkDone(
             action=request.action,
             table_link_id=request.link_id,
             left_record=request.left,
             right_record=request.right,
-            tulip_status=answer.status,
-            attempts=answer.attempts,
+            tulip_status=accepted.status,
+            attempts=accepted.attempts,
         )
-
-
-current: Once[LinkService] = Once(lambda: LinkService(load_settings(os.environ)))

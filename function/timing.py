@@ -54,5 +54,5 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1 for the first retry)."""
-        step = min(self.cap, self.base * 2 ** (retry - 1))
+        step = min(self.cap, self.base * 2.0 ** (retry - 1))
         return step / 2 + self.rng.uniform(0, step / 2)

@@ -31,6 +31,7 @@ from requests.auth import HTTPBasicAuth
 
 from . import __version__, logs
 from .credentials import ApiToken
+from .models import Action
 from .outcomes import RULES, Failure, Outcome, outcome_for_tulip_status
 from .timing import Backoff, Clock, Deadline
 
@@ -42,7 +43,7 @@ _ERROR_UNIQUE_ID = re.compile(r"[a-zA-Z0-9+/]{1,200}")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
-class Credentials(Protocol):
+class TokenSource(Protocol):
     """Where the client gets its token, and a fresh one after a 401."""
 
     def get(self, deadline: Deadline) -> ApiToken: ...
@@ -51,19 +52,61 @@ class Credentials(Protocol):
 
 
 class TulipError(Failure):
-    """Tulip did not link: its answer, a connection error or a timeout (see `outcome`)."""
+    """Tulip did not link: its answer, a connection error or a timeout (see `outcome`).
+
+    `tulip_status` is Tulip's last status (None when it never answered), `retry_after` its
+    `Retry-After` in seconds (None when it gave none), `attempts` as counted against
+    `TULIP_MAX_ATTEMPTS` (the extra call after a 401 is not one).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: Outcome,
+        attempts: int,
+        tulip_status: int | None = None,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            outcome=outcome,
+            body=body,
+            log={
+                "tulipStatus": tulip_status,
+                "attempts": attempts,
+                "tulipErrorUniqueID": (body or {}).get("tulipErrorUniqueID"),
+            },
+        )
+        self.tulip_status = tulip_status
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+    @property
+    def status(self) -> int:
+        """Ours, or Tulip's own where the rule passes it through."""
+        if self.rule.status is None and self.tulip_status is not None:
+            return self.tulip_status
+        return super().status
+
+    def retry_after_seconds(self) -> float:
+        """Tulip's `Retry-After` when it gave one, else ours."""
+        if self.retry_after is not None:
+            return self.retry_after
+        return super().retry_after_seconds()
 
 
 @dataclass(frozen=True)
-class Answer:
-    """Tulip's successful answer."""
+class Accepted:
+    """Tulip accepted the call: its status, after how many attempts."""
 
     status: int
     attempts: int
 
 
 @dataclass(frozen=True)
-class _Try:
+class _AttemptResult:
     """The result of one attempt: its outcome, and what Tulip said if it answered."""
 
     outcome: Outcome
@@ -109,7 +152,7 @@ class TulipClient:
         self._backoff = backoff
         self._session = session or new_session()
 
-    def url(self, table_link_id: str, action: str) -> str:
+    def url(self, table_link_id: str, action: Action) -> str:
         """The endpoint for `action` ("link" or "unlink") on a table link."""
         return f"{self._prefix}/tableLinks/{table_link_id}/{action}"
 
@@ -117,30 +160,26 @@ class TulipClient:
         self,
         *,
         table_link_id: str,
-        action: str,
+        action: Action,
         left_record: str,
         right_record: str,
-        credentials: Credentials,
+        credentials: TokenSource,
         deadline: Deadline,
-    ) -> Answer:
+    ) -> Accepted:
         """PUT the link or unlink; returns on any 2xx, raises `TulipError` otherwise."""
         url = self.url(table_link_id, action)
         body = json.dumps({"leftRecord": left_record, "rightRecord": right_record}).encode()
         token = credentials.get(deadline)
-        attempts = calls = 0
+        attempts = 0  # as counted against TULIP_MAX_ATTEMPTS: the call after a 401 is not one
         refreshed = False
         while True:
             if deadline.remaining() <= 0:
                 raise TulipError(
                     "No attempt to call Tulip could start within the request's deadline",
                     outcome=Outcome.TULIP_TIMEOUT,
-                    attempts=calls,
+                    attempts=attempts,
                 )
-            calls += 1
             tried = self._attempt(url, body, token, deadline)
-            if tried.outcome is Outcome.DONE:
-                assert tried.status is not None
-                return Answer(tried.status, calls)
             if tried.status == 401 and not refreshed:
                 # Maybe the token was rotated: read it again and try once more, uncounted.
                 refreshed = True
@@ -153,9 +192,12 @@ class TulipClient:
                 )
                 continue
             attempts += 1
+            if tried.outcome is Outcome.DONE:
+                assert tried.status is not None
+                return Accepted(tried.status, attempts)
             delay = self._wait_before_retry(tried, attempts, deadline)
             if delay is None:
-                raise self._error(tried, token, calls)
+                raise self._error(tried, token, attempts)
             logs.emit(
                 "WARNING",
                 "tulip.retry",
@@ -165,7 +207,9 @@ class TulipClient:
             )
             self._clock.sleep(delay)
 
-    def _attempt(self, url: str, body: bytes, token: ApiToken, deadline: Deadline) -> _Try:
+    def _attempt(
+        self, url: str, body: bytes, token: ApiToken, deadline: Deadline
+    ) -> _AttemptResult:
         timeout = min(self._timeout, deadline.remaining())
         try:
             response = self._session.put(
@@ -178,16 +222,20 @@ class TulipClient:
                 stream=True,
             )
         except requests.Timeout:
-            return _Try(Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s")
+            return _AttemptResult(
+                Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s"
+            )
         except requests.RequestException as error:
-            return _Try(
+            return _AttemptResult(
                 Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
             )
         with response:
             outcome = outcome_for_tulip_status(response.status_code)
             if outcome is Outcome.DONE:  # the body of a 204 is never parsed
-                return _Try(outcome, f"Tulip answered {response.status_code}", response.status_code)
-            return _Try(
+                return _AttemptResult(
+                    outcome, f"Tulip answered {response.status_code}", response.status_code
+                )
+            return _AttemptResult(
                 outcome,
                 f"Tulip answered {response.status_code}",
                 status=response.status_code,
@@ -195,7 +243,9 @@ class TulipClient:
                 body=_error_body(response),
             )
 
-    def _wait_before_retry(self, failure: _Try, attempts: int, deadline: Deadline) -> float | None:
+    def _wait_before_retry(
+        self, failure: _AttemptResult, attempts: int, deadline: Deadline
+    ) -> float | None:
         """Seconds to wait before trying again, or None when this answer is final."""
         if not RULES[failure.outcome].retry_tulip or attempts >= self._max_attempts:
             return None
@@ -205,7 +255,7 @@ class TulipClient:
         return delay if deadline.allows_wait(delay) else None
 
     @staticmethod
-    def _error(failure: _Try, token: ApiToken, calls: int) -> TulipError:
+    def _error(failure: _AttemptResult, token: ApiToken, attempts: int) -> TulipError:
         body: dict[str, Any] = {}
         if failure.status is not None:
             body["tulipStatus"] = failure.status
@@ -221,9 +271,8 @@ class TulipClient:
             outcome=failure.outcome,
             tulip_status=failure.status,
             retry_after=failure.retry_after,
-            attempts=calls,
+            attempts=attempts,
             body=body,
-            log={"tulipErrorUniqueID": body.get("tulipErrorUniqueID")},
         )
 
 

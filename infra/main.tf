@@ -34,15 +34,15 @@ locals {
   # Settings both functions share; empty ones are left out (the code treats them as unset).
   common_env = {
     for name, value in {
-      TULIP_BASE_URL                = var.tulip_base_url
-      TULIP_WORKSPACE_ID            = var.tulip_workspace_id
-      TULIP_TABLE_LINK_ID           = var.tulip_table_link_id
-      TULIP_ALLOWED_TABLE_LINK_IDS  = join(",", var.tulip_allowed_table_link_ids)
-      TULIP_CREDENTIALS_SECRET      = google_secret_manager_secret.this["tulip_token"].id
-      TULIP_CREDENTIALS_TTL_SECONDS = tostring(var.credentials_ttl_seconds)
-      TULIP_DEADLINE_SECONDS        = tostring(var.tulip_deadline_seconds)
-      GOOGLE_CLOUD_PROJECT          = var.project_id
-      LOG_EXECUTION_ID              = "true"
+      TULIP_BASE_URL               = var.tulip_base_url
+      TULIP_WORKSPACE_ID           = var.tulip_workspace_id
+      TULIP_TABLE_LINK_ID          = var.tulip_table_link_id
+      TULIP_ALLOWED_TABLE_LINK_IDS = join(",", var.tulip_allowed_table_link_ids)
+      TULIP_CREDENTIALS_SECRET     = google_secret_manager_secret.this["tulip_token"].id
+      SECRET_CACHE_TTL_SECONDS     = tostring(var.secret_cache_ttl_seconds)
+      TULIP_DEADLINE_SECONDS       = tostring(var.tulip_deadline_seconds)
+      GOOGLE_CLOUD_PROJECT         = var.project_id
+      LOG_EXECUTION_ID             = "true"
     } : name => value if value != ""
   }
 

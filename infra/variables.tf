@@ -87,14 +87,14 @@ variable "tulip_allowed_table_link_ids" {
   }
 }
 
-variable "credentials_ttl_seconds" {
+variable "secret_cache_ttl_seconds" {
   type        = number
   description = "How long each instance keeps a value read from Secret Manager (Tulip token, webhook secret)."
   default     = 300
 
   validation {
-    condition     = var.credentials_ttl_seconds >= 0 && var.credentials_ttl_seconds <= 86400
-    error_message = "credentials_ttl_seconds must be between 0 and 86400."
+    condition     = var.secret_cache_ttl_seconds >= 0 && var.secret_cache_ttl_seconds <= 86400
+    error_message = "secret_cache_ttl_seconds must be between 0 and 86400."
   }
 }
 

@@ -2,61 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import flask.testing
 import functions_framework
 import pytest
 import responses
 
-from function import config, handlers, service
-from function.config import Once, load_settings
-from function.service import LinkService
+from function import config, instance
 from tests.doubles import FakeClock, SecretManagerDouble, TulipDouble
-
-ROOT = Path(__file__).resolve().parent.parent
-BASE_URL = "https://acme.tulip.co"
-API_KEY = "apikey.2_TESTKEYx7Qz"
-API_SECRET = "s3cret-Vq9ZLwRtYp0"
-LINK_ID = "g56RCoZCtzv7borvp"
-
-
-def link_url(link_id: str = LINK_ID, action: str = "link", base: str = BASE_URL) -> str:
-    return f"{base}/api/v3/tableLinks/{link_id}/{action}"
-
-
-def request_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"tableLinkId": LINK_ID, "leftRecord": "WO-1001", "rightRecord": "SN-1"}
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not ...}
-
-
-def b64(payload: Any) -> str:
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return base64.b64encode(raw).decode()
-
-
-def push_envelope(payload: Any, message_id: str = "msg-1", attempt: int = 1) -> dict[str, Any]:
-    return {
-        "message": {
-            "data": b64(payload),
-            "attributes": {"source": "mes"},
-            "messageId": message_id,
-            "publishTime": "2026-11-27T05:00:00Z",
-        },
-        "subscription": "projects/p/subscriptions/tulip-link-events",
-        "deliveryAttempt": attempt,
-    }
-
-
-def log_lines(text: str) -> list[dict[str, Any]]:
-    """Every stdout line as JSON: a line that is not JSON fails the test."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+from tests.helpers import API_KEY, API_SECRET, BASE_URL, ROOT
 
 
 class Env:
@@ -90,14 +45,9 @@ def env(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Env]:
         TULIP_API_SECRET=API_SECRET,
         WEBHOOK_AUTH="none",
     )
-    monkeypatch.setattr(
-        service,
-        "current",
-        Once(lambda: LinkService(load_settings(os.environ), clock=clock.clock())),
-    )
-    handlers.authenticator.reset()
+    instance.reset(clock=clock.clock())
     yield environment
-    handlers.authenticator.reset()
+    instance.reset()
 
 
 @pytest.fixture

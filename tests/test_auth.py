@@ -15,16 +15,14 @@ import grpc
 import pytest
 from werkzeug.datastructures import Headers
 
+from devtools.sign import hmac_sha256_hex, signed_headers, standard_webhooks_signature
 from function.auth import (
     Unauthenticated,
-    hmac_sha256_hex,
     standard_webhooks_key,
-    standard_webhooks_signature,
     verify_hmac_sha256,
     verify_standard_webhooks,
 )
-from function.sign import signed_headers
-from tests.conftest import ROOT, link_url, log_lines, push_envelope, request_body
+from tests.helpers import ROOT, link_url, log_lines, push_envelope, request_body
 
 # Standard Webhooks' published test vector.
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -71,14 +69,20 @@ def standard(env, clock):
     return clock
 
 
-def sw_headers(body: bytes, secret: str = SW_SECRET, *, timestamp: int = SW_TIMESTAMP, **extra):
+def sw_headers(
+    body: bytes,
+    secret: str = SW_SECRET,
+    *,
+    timestamp: int = SW_TIMESTAMP,
+    extra: dict[str, str | None] | None = None,
+):
     key = standard_webhooks_key(secret)
-    headers = {
+    headers: dict[str, str | None] = {
         "webhook-id": SW_ID,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": standard_webhooks_signature(key, SW_ID, timestamp, body),
     }
-    headers.update(extra)
+    headers.update(extra or {})
     return {k: v for k, v in headers.items() if v is not None}
 
 
@@ -167,14 +171,14 @@ def test_the_tolerance_is_a_setting(client, standard, env):
 )
 def test_missing_malformed_or_conflicting_headers_are_refused(client, standard, change):
     body = SW_BODY
-    headers = sw_headers(body, **change)
+    headers = sw_headers(body, extra=change)
     assert_refused(post(client, body, headers))
 
 
 def test_one_garbled_entry_spoils_a_signature_list(client, standard):
     body = json.dumps(request_body()).encode()
     good = sw_headers(body)["webhook-signature"]
-    assert_refused(post(client, body, sw_headers(body, **{"webhook-signature": f"{good} v1"})))
+    assert_refused(post(client, body, sw_headers(body, extra={"webhook-signature": f"{good} v1"})))
 
 
 def test_a_list_with_other_versions_and_one_good_v1_passes(client, tulip, standard):
@@ -182,7 +186,7 @@ def test_a_list_with_other_versions_and_one_good_v1_passes(client, tulip, standa
     body = json.dumps(request_body()).encode()
     good = sw_headers(body)["webhook-signature"]
     signature = f"v1a,c29tZXRoaW5nIGVsc2U= v1,AAAA{good[7:]} {good}"
-    headers = sw_headers(body, **{"webhook-signature": signature})
+    headers = sw_headers(body, extra={"webhook-signature": signature})
     assert post(client, body, headers).status_code == 200
 
 
@@ -426,7 +430,7 @@ def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     run = [
         sys.executable,
         "-m",
-        "function.sign",
+        "devtools.sign",
         "--mode",
         "standard-webhooks",
         "--secret",

@@ -6,7 +6,6 @@ import pytest
 
 from function.config import (
     ConfigError,
-    Once,
     environment_variables,
     load_settings,
     load_webhook_settings,
@@ -28,7 +27,7 @@ def test_defaults():
     settings = load_settings(BASE)
     assert settings.timeout == 10 and settings.deadline == 30
     assert settings.max_attempts == 4 and settings.max_body_bytes == 65_536
-    assert settings.credentials_ttl == 300
+    assert settings.secret_cache_ttl == 300
     assert settings.workspace_id is None and settings.default_table_link_id is None
 
 
@@ -78,7 +77,7 @@ def test_base_urls_refused(url):
         ("TULIP_MAX_ATTEMPTS", "2.5"),
         ("MAX_BODY_BYTES", "0"),
         ("MAX_BODY_BYTES", "1e99"),
-        ("TULIP_CREDENTIALS_TTL_SECONDS", "-5"),
+        ("SECRET_CACHE_TTL_SECONDS", "-5"),
         ("TULIP_TABLE_LINK_ID", "bad id"),
         ("TULIP_ALLOWED_TABLE_LINK_IDS", " , "),
         ("TULIP_ALLOWED_TABLE_LINK_IDS", "ok,not ok"),
@@ -128,7 +127,7 @@ def test_secret_values_are_not_echoed():
 def test_webhook_auth_fails_closed():
     with pytest.raises(ConfigError, match="WEBHOOK_AUTH is not set"):
         load_webhook_settings({})
-    with pytest.raises(ConfigError, match="WEBHOOK_AUTH must be one of"):
+    with pytest.raises(ConfigError, match="WEBHOOK_AUTH: must be one of"):
         load_webhook_settings({"WEBHOOK_AUTH": "None"})
     assert load_webhook_settings({"WEBHOOK_AUTH": "none"}).mode == "none"
 
@@ -138,15 +137,13 @@ def test_the_names_read_are_listed():
     assert {"TULIP_BASE_URL", "WEBHOOK_AUTH", "TULIP_CREDENTIALS_SECRET"} <= names
 
 
-def test_once_remembers_a_config_error_without_rebuilding():
-    calls = []
-
-    def build():
-        calls.append(1)
-        raise ConfigError("TULIP_BASE_URL is not set")
-
-    once = Once(build)
-    for _ in range(3):
-        with pytest.raises(ConfigError, match="TULIP_BASE_URL"):
-            once.get()
-    assert calls == [1]
+def test_the_old_ttl_name_is_an_alias():
+    assert load_settings({**BASE, "TULIP_CREDENTIALS_TTL_SECONDS": "60"}).secret_cache_ttl == 60
+    assert load_settings({**BASE, "SECRET_CACHE_TTL_SECONDS": "60"}).secret_cache_ttl == 60
+    both = {"TULIP_CREDENTIALS_TTL_SECONDS": "60", "SECRET_CACHE_TTL_SECONDS": "60"}
+    assert load_settings({**BASE, **both}).secret_cache_ttl == 60
+    with pytest.raises(ConfigError, match=r"TULIP_CREDENTIALS_TTL_SECONDS .* SECRET_CACHE_TTL"):
+        load_settings({**BASE, **both, "SECRET_CACHE_TTL_SECONDS": "61"})
+    with pytest.raises(ConfigError, match="TULIP_CREDENTIALS_TTL_SECONDS: input should be"):
+        load_settings({**BASE, "TULIP_CREDENTIALS_TTL_SECONDS": "-1"})
+    assert "TULIP_CREDENTIALS_TTL_SECONDS" in environment_variables()

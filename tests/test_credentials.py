@@ -8,12 +8,8 @@ import threading
 import pytest
 
 from function.config import ConfigError
-from function.credentials import (
-    ApiToken,
-    CredentialsUnavailable,
-    SecretCache,
-    parse_token,
-)
+from function.credentials import ApiToken, parse_token
+from function.secret_manager import CredentialsUnavailable, SecretCache
 from function.timing import Deadline
 from tests.doubles import FakeClock
 

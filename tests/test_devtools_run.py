@@ -48,16 +48,17 @@ def test_a_real_tulip_keeps_its_settings():
 def test_the_curl_command_signs_at_send_time():
     env = function_environment({}, "http://127.0.0.1:8081")
     command = curl_command(8080, env)
+    assert command is not None
     assert command.startswith("curl -sS http://localhost:8080 $(")
     inner = command[command.index("$(") + 2 : command.index(")")]
-    assert shlex.split(inner)[:3] == [".venv/bin/python", "-m", "function.sign"]
+    assert shlex.split(inner)[:3] == [".venv/bin/python", "-m", "devtools.sign"]
     assert "--curl-args" in inner and command.endswith(
         "--data-binary @devtools/example-request.json"
     )
 
 
 def test_curl_commands_for_the_other_modes():
-    assert "function.sign" not in curl_command(8080, {"WEBHOOK_AUTH": "none"})
+    assert "devtools.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
     hmac = curl_command(
         8080,
         {
@@ -66,6 +67,7 @@ def test_curl_commands_for_the_other_modes():
             "WEBHOOK_SIGNATURE_HEADER": "X-Sig",
         },
     )
+    assert hmac is not None
     assert "--secret a " in hmac and "--header X-Sig" in hmac
     assert (
         curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "projects/p/secrets/s"})

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import pytest
 
 from devtools.run import DEV_WEBHOOK_SECRET
-from function.sign import signed_headers
-from tests.conftest import ROOT
+from devtools.sign import signed_headers
+from tests.helpers import ROOT
 
 STARTUP_SECONDS = 60
 
@@ -88,9 +88,14 @@ def running() -> Iterator[Running]:
         start_new_session=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
-    ).start()
+    output = process.stdout
+    assert output is not None
+
+    def forward() -> None:
+        for line in output:
+            lines.put(line)
+
+    threading.Thread(target=forward, daemon=True).start()
     curl, seen = None, []
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from function import service
-from tests.conftest import (
+from tests.helpers import (
     API_KEY,
     API_SECRET,
     LINK_ID,
@@ -242,13 +242,34 @@ def test_401_then_success_links(client, tulip):
     assert client.post("/", json=request_body()).status_code == 200
 
 
-def test_the_401_retry_is_outside_the_attempt_count(client, tulip, env):
+def test_the_401_retry_is_outside_the_attempt_count(client, tulip, env, capsys):
     env.set(TULIP_MAX_ATTEMPTS="2")
     tulip.put(link_url(), status=503)
     tulip.put(link_url(), status=401)
     tulip.put(link_url(), status=204)
     assert client.post("/", json=request_body()).status_code == 200
     assert len(tulip.calls) == 3
+    # `attempts` is reported as TULIP_MAX_ATTEMPTS counts: the 503 and the 204, not the 401.
+    done = log_lines(capsys.readouterr().out)[-1]
+    assert (done["event"], done["attempts"]) == ("link.done", 2)
+
+
+def test_a_failure_reports_the_attempts_counted(client, tulip, env, capsys):
+    env.set(TULIP_MAX_ATTEMPTS="2")
+    tulip.put(link_url(), status=401)
+    tulip.put(link_url(), status=503)
+    tulip.put(link_url(), status=503)
+    assert client.post("/", json=request_body()).status_code == 502
+    failed = log_lines(capsys.readouterr().out)[-1]
+    assert (failed["event"], failed["attempts"], failed["tulipStatus"]) == ("link.failed", 2, 503)
+
+
+def test_errors_that_are_not_tulips_carry_no_tulip_fields(client, capsys):
+    response = client.get("/")
+    assert response.status_code == 405
+    assert not {"tulipStatus", "attempts"} & set(response.json)
+    [line] = log_lines(capsys.readouterr().out)
+    assert not {"tulipStatus", "attempts"} & set(line)
 
 
 def test_rate_limit_is_retried_then_answered_429_with_tulips_retry_after(client, tulip, clock):

@@ -18,7 +18,7 @@ import pytest
 from hcl2 import SerializationOptions
 
 from function.config import environment_variables
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 INFRA = ROOT / "infra"
 OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)

@@ -6,19 +6,19 @@ import io
 import sys
 
 from function import logs
-from tests.conftest import link_url, log_lines, request_body
+from tests.helpers import link_url, log_lines, request_body
 
 
 def test_lines_are_json_with_severity_and_scope(capsys):
     with logs.scope(requestId="r1", empty=None):
         logs.bind(tableLinkId="T")
-        logs.emit("WARNING", "x.y", "hello\nworld", attempt=2, skipped=None)
-    logs.emit("INFO", "after", "outside")
+        logs.emit("WARNING", "tulip.retry", "hello\nworld", attempt=2, skipped=None)
+    logs.emit("INFO", "link.done", "outside")
     first, second = log_lines(capsys.readouterr().out)
     assert first == {
         "severity": "WARNING",
         "message": "hello\nworld",
-        "event": "x.y",
+        "event": "tulip.retry",
         "requestId": "r1",
         "tableLinkId": "T",
         "attempt": 2,
@@ -29,8 +29,8 @@ def test_lines_are_json_with_severity_and_scope(capsys):
 def test_lines_follow_whatever_stdout_is_now(monkeypatch):
     replaced = io.StringIO()
     monkeypatch.setattr(sys, "stdout", replaced)
-    logs.emit("INFO", "e", "m")
-    assert '"event":"e"' in replaced.getvalue()
+    logs.emit("INFO", "link.done", "m")
+    assert '"event":"link.done"' in replaced.getvalue()
 
 
 def test_trace_fields():
@@ -70,7 +70,7 @@ def test_the_framework_execution_id_wrapper_sees_our_lines(client, tulip, env, c
     env.set(LOG_EXECUTION_ID="true")
     import functions_framework
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     wrapped = functions_framework.create_app("link_records", str(ROOT / "main.py")).test_client()
     tulip.put(link_url(), status=204)

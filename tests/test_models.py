@@ -13,7 +13,7 @@ from function.models import (
     parse_json_object,
     parse_link_request,
 )
-from tests.conftest import b64
+from tests.helpers import b64
 
 
 def problems(data, **settings) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
-from function import service
-from tests.conftest import link_url, push_envelope, request_body
+from function import instance
+from tests.helpers import link_url, push_envelope, request_body
 
 VERSION = "projects/p/secrets/tulip/versions/latest"
 KEY, SECRET = "apikey.2_LEAKCHECK9", "leak-check-secret-8841"
@@ -37,7 +37,7 @@ def test_no_credential_in_any_answer_or_output(
     bodies.append(client.post("/", json=request_body()))  # 500 x4
     bodies.append(client.post("/", json={"leftRecord": SECRET}))  # 422 from us: no value echoed
     secret_manager.put(VERSION, f"{KEY} {SECRET}")  # not a token format
-    service.current.get().secrets.invalidate(VERSION, lambda value: True)
+    instance.current().service().secrets.invalidate(VERSION, lambda value: True)
     bodies.append(client.post("/", json=request_body()))  # MISCONFIGURED
 
     out, err = capfd.readouterr()

@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from function.outcomes import RULES
-from tests.conftest import ROOT, link_url, push_envelope, request_body
+from tests.helpers import ROOT, link_url, push_envelope, request_body
 
 SPEC = yaml.safe_load(Path(ROOT / "openapi.yaml").read_text())
 POST = SPEC["paths"]["/"]["post"]

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from function import service
-from tests.conftest import b64, link_url, log_lines, request_body
+from tests.helpers import b64, link_url, log_lines, request_body
 
 MESSAGE_ID = "1234567890"
 

@@ -10,7 +10,7 @@ import sys
 import grpc
 import pytest
 
-from tests.conftest import ROOT, link_url, request_body
+from tests.helpers import ROOT, link_url, request_body
 
 VERSION = "projects/acme-prod/secrets/tulip-token/versions/latest"
 KEY, SECRET = "apikey.2_FROMSECRETMGR", "sm-secret-value-1"
@@ -72,7 +72,7 @@ def test_the_token_is_cached_between_requests(client, tulip, from_secret_manager
 
 
 def test_the_token_is_read_again_after_the_ttl(client, tulip, from_secret_manager, env, clock):
-    env.set(TULIP_CREDENTIALS_TTL_SECONDS="60")
+    env.set(SECRET_CACHE_TTL_SECONDS="60")
     for _ in range(3):
         tulip.put(link_url(), status=204)
     client.post("/", json=request_body())
@@ -184,7 +184,7 @@ def test_local_runs_never_import_the_secret_manager_library():
     code = (
         "import os, sys; os.environ.update(TULIP_BASE_URL='https://a.tulip.co', "
         "TULIP_API_KEY='k', TULIP_API_SECRET='s', WEBHOOK_AUTH='none');"
-        "from function import service; service.current.get();"
+        "from function import instance; instance.current().service();"
         "print('google.cloud.secretmanager' in sys.modules)"
     )
     result = subprocess.run(
@@ -196,7 +196,7 @@ def test_local_runs_never_import_the_secret_manager_library():
 def test_the_client_is_created_once_and_only_when_needed(
     client, tulip, from_secret_manager, clock, monkeypatch
 ):
-    from function.credentials import SecretManager
+    from function.secret_manager import SecretManager
 
     created = []
     original = SecretManager._create_client
@@ -206,9 +206,9 @@ def test_the_client_is_created_once_and_only_when_needed(
         return original(self)
 
     monkeypatch.setattr(SecretManager, "_create_client", counting)
-    from function import service
+    from function import instance
 
-    service.current.get()
+    instance.current().service()
     assert created == []  # building the instance does not create it
     for _ in range(2):
         tulip.put(link_url(), status=204)

@@ -7,9 +7,11 @@ import random
 import threading
 
 import pytest
+from requests.adapters import HTTPAdapter
 
 from function import __version__
 from function.credentials import ApiToken
+from function.models import Action
 from function.outcomes import Outcome
 from function.timing import Backoff, Deadline
 from function.tulip import TulipClient, TulipError, parse_retry_after
@@ -33,19 +35,39 @@ class Tokens:
         return self.tokens[0]
 
 
-def make_client(url: str, clock: FakeClock, **kw) -> TulipClient:
-    options = {"workspace_id": None, "timeout": 5.0, "max_attempts": 4}
-    options.update(kw)
+def make_client(
+    url: str,
+    clock: FakeClock,
+    *,
+    workspace_id: str | None = None,
+    timeout: float = 5.0,
+    max_attempts: int = 4,
+) -> TulipClient:
     return TulipClient(
-        base_url=url, clock=clock.clock(), backoff=Backoff(rng=random.Random(1)), **options
+        base_url=url,
+        workspace_id=workspace_id,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        clock=clock.clock(),
+        backoff=Backoff(rng=random.Random(1)),
     )
 
 
-def change(client: TulipClient, clock: FakeClock, tokens=None, **kw):
-    args = {"table_link_id": "LinkA", "action": "link", "left_record": "L", "right_record": "R"}
-    args.update(kw)
+def change(
+    client: TulipClient,
+    clock: FakeClock,
+    tokens=None,
+    *,
+    action: Action = "link",
+    left_record: str = "L",
+):
     return client.change_link(
-        credentials=tokens or Tokens(TOKEN), deadline=Deadline(clock.clock(), 30), **args
+        table_link_id="LinkA",
+        action=action,
+        left_record=left_record,
+        right_record="R",
+        credentials=tokens or Tokens(TOKEN),
+        deadline=Deadline(clock.clock(), 30),
     )
 
 
@@ -83,7 +105,9 @@ def test_connections_are_kept_alive(tulip_server, clock):
     assert all(
         r.headers.get("Connection", "keep-alive") == "keep-alive" for r in tulip_server.requests
     )
-    pool = client._session.get_adapter(tulip_server.url).poolmanager
+    adapter = client._session.get_adapter(tulip_server.url)
+    assert isinstance(adapter, HTTPAdapter)
+    pool = adapter.poolmanager
     [key] = pool.pools.keys()
     connection_pool = pool.pools[key]
     assert connection_pool.num_connections == 1  # the second call reused the first connection
@@ -93,7 +117,7 @@ def test_redirects_are_not_followed(tulip_server, clock):
     tulip_server.script = [Scripted(307, {"Location": "/api/v3/elsewhere"})]
     with pytest.raises(TulipError) as caught:
         change(make_client(tulip_server.url, clock), clock)
-    assert caught.value.outcome is Outcome.TULIP_UNEXPECTED
+    assert caught.value.outcome is Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS
     assert len(tulip_server.requests) == 1
 
 

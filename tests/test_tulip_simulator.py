@@ -149,7 +149,7 @@ def test_injected_faults_for_the_next_calls(sim):
 
 
 def test_an_injected_delay(sim, monkeypatch):
-    slept = []
+    slept: list[float] = []
     monkeypatch.setattr("devtools.tulip_simulator.time.sleep", slept.append)
     sim.add_fault({"delaySeconds": 2.5, "count": 1})
     assert put(sim, "SerialProduct", "SN-0001", "PUMP-A")[0] == 204

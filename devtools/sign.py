@@ -1,8 +1,8 @@
 """Sign a request the way `WEBHOOK_AUTH` expects, for integrators and local runs.
 
-    python -m function.sign payload.json                   # the headers, one per line
-    python -m function.sign --curl http://localhost:8080 payload.json   # a full curl command
-    curl $(python -m function.sign --curl-args payload.json) --data-binary @payload.json URL
+    python -m devtools.sign payload.json                   # the headers, one per line
+    python -m devtools.sign --curl http://localhost:8080 payload.json   # a full curl command
+    curl $(python -m devtools.sign --curl-args payload.json) --data-binary @payload.json URL
 
 The signature covers the file's exact bytes, so send them unchanged (`--data-binary @file`).
 The mode, secret and header default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line)
@@ -13,6 +13,9 @@ the time of signing and is refused after `WEBHOOK_TOLERANCE_SECONDS`: sign when 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import os
 import shlex
 import sys
@@ -21,12 +24,31 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from .auth import hmac_sha256_hex, secret_lines, standard_webhooks_key, standard_webhooks_signature
-from .config import DEFAULT_SIGNATURE_HEADER, WEBHOOK_AUTH_MODES, ConfigError
+from function.auth import secret_lines, standard_webhooks_digest, standard_webhooks_key
+from function.config import DEFAULT_SIGNATURE_HEADER, WEBHOOK_AUTH_MODES, AuthMode, ConfigError
+
+
+def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `v1,<base64>` signature of a message."""
+    digest = standard_webhooks_digest(key, message_id, str(timestamp), body)
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def hmac_sha256_hex(key: bytes, body: bytes) -> str:
+    """The hex HMAC-SHA256 of a body."""
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def auth_mode(value: str) -> AuthMode:
+    """`value` as a `WEBHOOK_AUTH` mode; `ValueError` if it is none of them."""
+    for mode in WEBHOOK_AUTH_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"the mode must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
 
 
 def signed_headers(
-    mode: str, secret: str, body: bytes, *, header: str = DEFAULT_SIGNATURE_HEADER, now: float
+    mode: AuthMode, secret: str, body: bytes, *, header: str = DEFAULT_SIGNATURE_HEADER, now: float
 ) -> dict[str, str]:
     """The headers that authenticate `body` under `mode` with `secret`."""
     if mode == "standard-webhooks":
@@ -48,7 +70,7 @@ def signed_headers(
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m function.sign",
+        prog="python -m devtools.sign",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -63,15 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.add_argument("--curl-args", action="store_true", help="print only curl's -H options")
     args = parser.parse_args(argv)
 
-    if args.mode not in WEBHOOK_AUTH_MODES:
-        parser.error(f"--mode must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
+    try:
+        mode = auth_mode(args.mode)
+    except ValueError as error:
+        parser.error(f"--mode: {error}")
     secrets = secret_lines(args.secret or os.environ.get("WEBHOOK_SECRET_VALUE", ""))
-    if args.mode != "none" and not secrets:
+    if mode != "none" and not secrets:
         parser.error("no secret: pass --secret or set WEBHOOK_SECRET_VALUE")
     body = args.payload.read_bytes()
     try:
         headers = signed_headers(
-            args.mode, secrets[0] if secrets else "", body, header=args.header, now=time.time()
+            mode, secrets[0] if secrets else "", body, header=args.header, now=time.time()
         )
     except ConfigError as error:
         parser.error(error.message)

@@ -1,0 +1,83 @@
+"""Process lifetime: what one instance builds once from its environment and shares between requests.
+
+An instance (a serving process) has one `LinkService` (settings, secret cache, Tulip session)
+and, for the HTTP entry point only, one `Authenticator`. Each is built on first use, so that the
+CloudEvent entry point never reads the webhook settings, and a bad setting is reported by the
+request that needs it. `current()` is the instance; `reset()` starts a new one (tests; `clock=`
+runs it on a fake clock). This is the only module-level state in the package.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .auth import Authenticator
+from .config import ConfigError, load_settings, load_webhook_settings
+from .service import LinkService
+from .timing import SYSTEM_CLOCK, Clock
+
+_T = TypeVar("_T")
+
+
+class Once(Generic[_T]):
+    """A value built on first use.
+
+    A `ConfigError` is remembered too: every later call raises it again without re-reading, so
+    an instance with bad settings refuses every request the same way until it is redeployed.
+    """
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._value: _T | None = None
+        self._error: str | None = None
+
+    def get(self) -> _T:
+        """The value, built now if this is the first call."""
+        with self._lock:
+            if self._value is None and self._error is None:
+                try:
+                    self._value = self._build()
+                except ConfigError as error:
+                    self._error = error.message
+            if self._error is not None:
+                raise ConfigError(self._error)
+            assert self._value is not None
+            return self._value
+
+
+class Instance:
+    """The long-lived objects of one serving process."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._service = Once(lambda: LinkService(load_settings(os.environ), clock=clock))
+        self._authenticator = Once(self._build_authenticator)
+
+    def service(self) -> LinkService:
+        """The core, with the settings every entry point needs."""
+        return self._service.get()
+
+    def authenticator(self) -> Authenticator:
+        """How HTTP callers are checked (`WEBHOOK_AUTH`), sharing the service's secret cache."""
+        return self._authenticator.get()
+
+    def _build_authenticator(self) -> Authenticator:
+        core = self.service()
+        return Authenticator(load_webhook_settings(os.environ), core.secrets, core.clock)
+
+
+_current = Instance(SYSTEM_CLOCK)
+
+
+def current() -> Instance:
+    """This process's instance."""
+    return _current
+
+
+def reset(clock: Clock = SYSTEM_CLOCK) -> None:
+    """Forget everything built, so the next request reads the environment again."""
+    global _current
+    _current = Instance(clock)

@@ -37,6 +37,7 @@ from function.config import DEFAULT_SIGNATURE_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = Path("devtools/example-request.json")
+BATCH_EXAMPLE = Path("devtools/examples/batch-request.json")
 DEV_API_KEY = "apikey.2_DEVLOCALKEY"  # seeded in devtools/seed.json; local only
 DEV_API_SECRET = "dev-local-secret-not-for-production"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQgb25seTogbm90IGEgcmVhbCBzZWNyZXQh"  # local only
@@ -103,12 +104,12 @@ def first_secret(env: Mapping[str, str]) -> str | None:
     return lines[0] if lines else None
 
 
-def curl_command(port: int, env: Mapping[str, str]) -> str | None:
+def curl_command(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> str | None:
     """A one-line curl command that signs the example request when it runs (None when the
     secret is not known here)."""
     url = f"http://localhost:{port}"
     mode = env.get("WEBHOOK_AUTH", "none")
-    data = shlex.join(["--data-binary", f"@{EXAMPLE}"])
+    data = shlex.join(["--data-binary", f"@{example}"])
     if mode == "none":
         return f"curl -sS {url} -H 'Content-Type: application/json' {data}"
     secret = first_secret(env)
@@ -117,7 +118,7 @@ def curl_command(port: int, env: Mapping[str, str]) -> str | None:
     sign = [".venv/bin/python", "-m", "devtools.sign", "--mode", mode, "--secret", secret]
     if mode == "hmac-sha256":
         sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
-    sign += ["--curl-args", str(EXAMPLE)]
+    sign += ["--curl-args", str(example)]
     return f"curl -sS {url} $({shlex.join(sign)}) {data}"
 
 
@@ -128,9 +129,9 @@ def show_links(simulator_url: str, table_link: str) -> list[list[str]]:
     return links
 
 
-def send_example(port: int, env: Mapping[str, str]) -> tuple[int, Any]:
-    """POST the example request, signed as the function expects."""
-    body = (ROOT / EXAMPLE).read_bytes()
+def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> tuple[int, Any]:
+    """POST an example request, signed as the function expects."""
+    body = (ROOT / example).read_bytes()
     headers = {"Content-Type": "application/json"}
     secret = first_secret(env)
     if secret is not None:
@@ -159,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
     parser.add_argument("--simulator-port", type=int, default=8081)
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    parser.add_argument(
+        "--example",
+        type=Path,
+        default=EXAMPLE,
+        help="the payload the printed command sends (default: %(default)s)",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="send the example request, show before/after, stop"
     )
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_port(args.port, function, "The function")
         if args.demo:
             return demo(args.port, env, simulator_url)
-        explain(args.port, env, simulator_url)
+        explain(args.port, env, simulator_url, args.example)
         children.wait_any()
         return 1  # a child stopped on its own
     except KeyboardInterrupt:
@@ -245,7 +252,9 @@ class Children:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def explain(port: int, env: Mapping[str, str], simulator_url: str | None) -> None:
+def explain(
+    port: int, env: Mapping[str, str], simulator_url: str | None, example: Path = EXAMPLE
+) -> None:
     """Say what runs where, and how to try it."""
     print(
         f"\nThe function is serving on http://localhost:{port} "
@@ -258,7 +267,7 @@ def explain(port: int, env: Mapping[str, str], simulator_url: str | None) -> Non
         )
     else:
         print(f"It calls the real Tulip at {env['TULIP_BASE_URL']}.")
-    command = curl_command(port, env)
+    command = curl_command(port, env, example)
     if command is None:
         print("\nSign requests with: python -m devtools.sign --secret <secret> --curl URL FILE")
     else:
@@ -268,20 +277,25 @@ def explain(port: int, env: Mapping[str, str], simulator_url: str | None) -> Non
 
 
 def demo(port: int, env: Mapping[str, str], simulator_url: str | None) -> int:
-    """Send the example request; show the table link's links before and after."""
-    example = json.loads((ROOT / EXAMPLE).read_text())
-    if simulator_url:
-        print(
-            f"\nBefore: {example['tableLinkId']} links {show_links(simulator_url, example['tableLinkId'])}"
+    """Send the example request, then a batch; show the links they touch before and after."""
+    failed = False
+    for example in (EXAMPLE, BATCH_EXAMPLE):
+        body = json.loads((ROOT / example).read_text())
+        table_links = sorted(
+            {body.get("tableLinkId")}
+            | {link.get("tableLinkId") for link in body.get("links", [])} - {None}
         )
-    print(f"Sending {json.dumps(example)}")
-    status, body = send_example(port, env)
-    print(f"Answer: {status} {json.dumps(body)}")
-    if simulator_url:
-        print(
-            f"After:  {example['tableLinkId']} links {show_links(simulator_url, example['tableLinkId'])}"
-        )
-    return 0 if status == 200 else 1
+        if simulator_url:
+            for table_link in table_links:
+                print(f"\nBefore: {table_link} links {show_links(simulator_url, table_link)}")
+        print(f"Sending {example}: {json.dumps(body)}")
+        status, answer = send_example(port, env, example)
+        print(f"Answer: {status} {json.dumps(answer)}")
+        if simulator_url:
+            for table_link in table_links:
+                print(f"After:  {table_link} links {show_links(simulator_url, table_link)}")
+        failed |= status != 200
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 `main.py` holds the Cloud Functions entry points; this package does the work, one module a job:
 
 - `config`: settings from the environment, validated once
-- `models`: payloads (JSON, Pub/Sub wrappings, the link request)
+- `models`: payloads (JSON, Pub/Sub wrappings, the link request, batches)
+- `mapping`: `LINK_MAPPING`, a third-party sender's JSON read with JMESPath
 - `auth`: proving who an HTTP caller is (`WEBHOOK_AUTH`)
 - `secret_manager`: Secret Manager reads and the per-instance cache
 - `credentials`: the Tulip API token
 - `tulip`: the upstream client (session, retries, errors)
 - `outcomes`: the status table, and the rendering of answers
-- `service`: the core, a request object in and one Tulip call out
+- `service`: the core, a request object in and its Tulip calls out
+- `batch`: a request's links run in order, a few at once, within its deadline
 - `instance`: what a process builds once and shares between requests
 - `handlers`: HTTP and CloudEvent glue
 - `logs`, `timing`: JSON log lines; clock, deadline, backoff

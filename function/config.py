@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from .mapping import LinkMapping, MappingError, parse_link_mapping
 from .models import ModelT, is_table_link_id, problem
 from .outcomes import Failure, Outcome
 
@@ -124,6 +125,13 @@ def _auth_mode(value: Any) -> Any:
     return value
 
 
+def _link_mapping(value: str) -> LinkMapping:
+    try:
+        return parse_link_mapping(value)
+    except MappingError as error:
+        raise problem("setting", str(error)) from None
+
+
 def _host_port(value: str) -> str:
     if not _HOST_PORT.fullmatch(value):
         raise problem("setting", "must be host:port, e.g. localhost:8085")
@@ -133,7 +141,10 @@ def _host_port(value: str) -> str:
 class Settings(BaseModel):
     """Everything the link function needs, whatever the entry point."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+    # arbitrary types: LINK_MAPPING is held compiled, as our own LinkMapping.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", hide_input_in_errors=True, arbitrary_types_allowed=True
+    )
 
     tulip_base_url: Annotated[str, AfterValidator(_base_url)] = Field(alias="TULIP_BASE_URL")
     workspace_id: Annotated[str | None, AfterValidator(_workspace)] = Field(
@@ -166,6 +177,13 @@ class Settings(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=1, le=32 * 1024 * 1024)] = Field(
         65_536, alias="MAX_BODY_BYTES"
     )
+    link_mapping: Annotated[LinkMapping | None, BeforeValidator(_link_mapping)] = Field(
+        None, alias="LINK_MAPPING"
+    )
+    max_batch_links: Annotated[int, Field(ge=1, le=1_000)] = Field(50, alias="MAX_BATCH_LINKS")
+    batch_concurrency: Annotated[int, Field(ge=1, le=32)] = Field(
+        4, alias="TULIP_BATCH_CONCURRENCY"
+    )
     project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 
     @model_validator(mode="after")
@@ -174,6 +192,13 @@ class Settings(BaseModel):
         if allowed is not None and default is not None and default not in allowed:
             raise problem(
                 "setting", "TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS"
+            )
+        mapping = self.link_mapping
+        if mapping is not None and default is None and not mapping.has_table_link_id():
+            raise problem(
+                "setting",
+                "LINK_MAPPING gives no tableLinkId (in every rule) and TULIP_TABLE_LINK_ID is not "
+                "set: say in one of them which table link to change",
             )
         if self.credentials_secret is None and (self.api_key is None or self.api_secret is None):
             raise problem(
@@ -301,11 +326,11 @@ def _describe(error: ValidationError, given_as: Mapping[str, str]) -> str:
     for item in error.errors(include_url=False, include_input=False):
         name = str(item["loc"][0]) if item["loc"] else ""
         name = given_as.get(name, name)
+        message = item["msg"]
         if item["type"] == "missing":
             problems.append(f"{name} is not set")
-        elif name:
-            message = item["msg"]
-            problems.append(f"{name}: {message[:1].lower()}{message[1:]}")
+        elif not name or message.startswith(name):  # ours, already naming the setting
+            problems.append(message)
         else:
-            problems.append(item["msg"])
+            problems.append(f"{name}: {message[:1].lower()}{message[1:]}")
     return "Invalid settings: " + "; ".join(problems)

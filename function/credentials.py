@@ -1,7 +1,8 @@
 """The Tulip API token: where it comes from, the forms it may be written in, and its refresh.
 
 `TulipCredentials` reads the token from Secret Manager through the cache (`secret_manager`), or
-takes it from `TULIP_API_KEY`/`TULIP_API_SECRET` for local runs. It turns the secret's text into
+takes it from `TULIP_API_KEY`/`TULIP_API_SECRET` for local runs; `RequestToken` holds it for the
+links of one request. It turns the secret's text into
 an `ApiToken`, and drops the cached token when Tulip answers 401, so a rotated token takes effect
 without a redeploy. A value that is not a token is `ConfigError` (500: an operator must fix the
 secret); the message never shows the value.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -102,3 +104,27 @@ class TulipCredentials:
             origin = f"The secret {self._secret}"
             self._cache.invalidate(self._secret, lambda raw: parse_token(raw, origin) == rejected)
         return self.get(deadline)
+
+
+class RequestToken:
+    """The token for one request: read once (before any call), shared by all its links.
+
+    After a 401 the first link to see it reads the token again; links refused with the same old
+    token then get the new one instead of reading again each.
+    """
+
+    def __init__(self, credentials: TulipCredentials, deadline: Deadline) -> None:
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._token = credentials.get(deadline)
+
+    def get(self, deadline: Deadline) -> ApiToken:
+        """The request's token."""
+        return self._token
+
+    def refresh(self, rejected: ApiToken, deadline: Deadline) -> ApiToken:
+        """Tulip refused `rejected` (401): the token read again, once per rotation."""
+        with self._lock:
+            if self._token == rejected:
+                self._token = self._credentials.refresh(rejected, deadline)
+            return self._token

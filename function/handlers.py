@@ -5,11 +5,17 @@ settings, method, content type, size cap, caller authentication over the exact r
 parsing, so nothing is parsed, logged or sent upstream before the caller is known. A push
 envelope is authenticated like any other body.
 
-`handle_cloud_event` serves Eventarc's Pub/Sub events: a message that can never succeed is logged
-whole (for replay) and acked, anything else is answered non-2xx so Eventarc delivers it again.
+A dry run (`?dryRun=true` or `X-Dry-Run: true`, HTTP only) is read after authentication: `true`
+or `false` in any letter case; any other value, or a query and header that disagree, is 400 and
+never a real link.
 
-Each request writes one outcome line (`link.done`, `link.rejected` or `link.failed`) with its
-latency; every line of the request carries its `requestId`.
+`handle_cloud_event` serves Eventarc's Pub/Sub events: a message that can never succeed (for a
+batch: every failed link failed permanently) is logged whole (for replay) and acked, anything
+else is answered non-2xx so Eventarc delivers it again.
+
+A single link writes one outcome line (`link.done`, `link.rejected` or `link.failed`) with its
+latency; a batch writes one per link (with `itemIndex` and its pair) and a `link.batch` summary;
+an ignored event writes `link.ignored`. Every line of the request carries its `requestId`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from cloudevents.http.event import CloudEvent
 
 from . import instance, logs
 from .models import (
+    MalformedRequest,
     PayloadTooLarge,
     is_push_envelope,
     message_payload,
@@ -33,11 +40,16 @@ from .models import (
     parse_push_envelope,
 )
 from .outcomes import (
+    LINK_STATUSES,
     RULES,
+    Batch,
+    BatchFailed,
     Failure,
     HttpReply,
-    LinkDone,
+    Ignored,
+    LinkResult,
     Outcome,
+    Result,
     render_failure,
     render_success,
 )
@@ -79,6 +91,7 @@ def handle_http(request: flask.Request) -> flask.Response:
                 )
             raw = _read_body(request, core.settings.max_body_bytes)
             caller.check(request.headers, raw, deadline)  # before anything reads the body
+            dry_run = _dry_run(request)
             body = parse_json_object(raw)
             if is_push_envelope(body):
                 envelope = parse_push_envelope(body)
@@ -88,7 +101,7 @@ def handle_http(request: flask.Request) -> flask.Response:
                     subscription=envelope.subscription,
                 )
                 body = message_payload(envelope.message, core.settings.max_body_bytes)
-            result: LinkDone | Failure = core.link(body, deadline)
+            result: Result | Failure = core.handle(body, deadline, dry_run=dry_run)
         except Failure as failure:
             result = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
@@ -114,7 +127,7 @@ def handle_cloud_event(event: CloudEvent) -> None:
             logs.bind(**logs.trace_fields(headers, core.settings.project))
             deadline = core.deadline()
             payload = message_payload(parse_pubsub_message(message), core.settings.max_body_bytes)
-            _log_outcome(core.link(payload, deadline), started)
+            _log_outcome(core.handle(payload, deadline), started)
             return
         except Failure as failure:
             result = failure
@@ -155,7 +168,22 @@ def _read_body(request: flask.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _render(result: LinkDone | Failure, request_id: str) -> HttpReply:
+def _dry_run(request: flask.Request) -> bool:
+    """Whether the request asks for a dry run; a value we cannot read is `MalformedRequest`."""
+    given = request.args.getlist("dryRun") + request.headers.getlist("X-Dry-Run")
+    values = {value.lower() for value in given}
+    if not values <= {"true", "false"}:
+        raise MalformedRequest(
+            "dryRun (in the URL) and X-Dry-Run (a header) must be true or false; nothing was linked"
+        )
+    if len(values) > 1:
+        raise MalformedRequest(
+            "dryRun (in the URL) and X-Dry-Run (a header) disagree; nothing was linked"
+        )
+    return values == {"true"}
+
+
+def _render(result: Result | Failure, request_id: str) -> HttpReply:
     if isinstance(result, Failure):
         return render_failure(result, request_id)
     return render_success(result, request_id)
@@ -171,34 +199,81 @@ def _response(reply: HttpReply) -> flask.Response:
 
 
 def _log_outcome(
-    result: LinkDone | Failure,
+    result: Result | Failure,
     started: float,
     *,
     severity: logs.Severity | None = None,
     crash: BaseException | None = None,
     **extra: Any,
 ) -> None:
+    """The request's outcome lines; `severity` and `extra` go on its last line."""
     rule = RULES[result.outcome]
     latency = round((time.monotonic() - started) * 1000, 1)
-    if isinstance(result, Failure):
+    fields: dict[str, Any]
+    if isinstance(result, Batch | BatchFailed):
+        for index, link in enumerate(result.results):
+            _log_link(
+                link, itemIndex=index, leftRecord=link.left_record, rightRecord=link.right_record
+            )
+        counts = dict.fromkeys(LINK_STATUSES, 0)
+        for link in result.results:
+            counts[link.status] += 1
+        message = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
+        fields = {"links": len(result.results), "counts": counts, "dryRun": result.dry_run or None}
+        if isinstance(result, BatchFailed):
+            fields |= {"errorCode": rule.error_code, "status": result.status}
+        event: logs.Event = "link.batch"
+    elif isinstance(result, Ignored):
+        message = "No LINK_MAPPING rule applies to this event; nothing was linked"
+        fields, event = {"when": list(result.when)}, rule.event
+    elif isinstance(result, Failure):
         message = result.message
         fields = {"errorCode": rule.error_code, "status": result.status, **result.log}
+        event = rule.event
     else:
-        message = f"Tulip accepted the {result.action}"
-        fields = {
-            "status": rule.status,
-            "tulipStatus": result.tulip_status,
-            "attempts": result.attempts,
-        }
+        _log_link(result, latencyMs=latency, exc=crash, **extra)
+        return
     logs.emit(
         severity or rule.severity,
-        rule.event,
+        event,
         message,
         exc=crash,
         outcome=result.outcome.value,
         latencyMs=latency,
         **fields,
         **extra,
+    )
+
+
+def _log_link(link: LinkResult, *, exc: BaseException | None = None, **fields: Any) -> None:
+    """One link's line: done (or valid), rejected, failed or not attempted."""
+    rule = RULES[link.outcome]
+    failure = link.failure
+    details: dict[str, Any]
+    if failure is None:
+        message = (
+            "Dry run: the table link exists and the token may read it"
+            if link.status == "valid"
+            else f"Tulip accepted the {link.action}"
+        )
+        details = {
+            "status": rule.status,
+            "tulipStatus": link.tulip_status,
+            "attempts": link.attempts,
+        }
+    else:
+        message = failure.message
+        details = {"errorCode": rule.error_code, "status": failure.status, **failure.log}
+    logs.emit(
+        rule.severity,
+        rule.event,
+        message,
+        exc=exc,
+        outcome=link.outcome.value,
+        tableLinkId=link.table_link_id,
+        action=link.action,
+        **details,
+        **fields,
     )
 
 

@@ -24,7 +24,16 @@ from typing import Any, Literal, Protocol
 
 Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # Every `event` a line can carry: one name per situation, searchable in Cloud Logging.
-Event = Literal["link.done", "link.rejected", "link.failed", "tulip.retry"]
+Event = Literal[
+    "link.done",
+    "link.valid",
+    "link.rejected",
+    "link.failed",
+    "link.ignored",
+    "link.batch",
+    "tulip.retry",
+    "mapping.when_failed",
+]
 
 
 class HeaderGetter(Protocol):
@@ -69,8 +78,10 @@ def emit(
 
 @contextlib.contextmanager
 def scope(**fields: Any) -> Iterator[None]:
-    """Fields for every line written until the block ends (one request)."""
-    token = _scope.set({k: v for k, v in fields.items() if v is not None})
+    """Fields for every line written until the block ends (a request, or one link of a batch:
+    an inner scope adds to the outer one, and `bind` inside it does not reach the outer)."""
+    outer = _scope.get() or {}
+    token = _scope.set(outer | {k: v for k, v in fields.items() if v is not None})
     try:
         yield
     finally:

@@ -1,4 +1,5 @@
-"""Payloads: the raw body as JSON, the Pub/Sub wrappings, and the link request inside them.
+"""Payloads: the raw body as JSON, the Pub/Sub wrappings, and the link request (or batch of
+them, `{"links": [...]}`) inside them.
 
 Every refusal names the field (as the caller spelled it) and the problem. Choices made where the
 contract is silent:
@@ -51,6 +52,7 @@ _SPELLINGS = (
     ("right", "rightRecord", "right_record"),
 )
 _PUBLIC_NAME = {attr: camel for attr, camel, _ in _SPELLINGS}
+Problem = dict[str, str]  # {"field": ..., "problem": ...}, as the 422 body lists them
 
 
 class MalformedRequest(Failure):
@@ -73,7 +75,7 @@ class InvalidPayload(Failure):
 
     outcome = Outcome.INVALID_PAYLOAD
 
-    def __init__(self, problems: list[dict[str, str]]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         summary = "; ".join(f"{p['field']} {p['problem']}" for p in problems)
         super().__init__(f"The request's fields are invalid: {summary}", body={"fields": problems})
         self.problems = problems
@@ -101,7 +103,7 @@ def parse_json_object(raw: bytes, what: str = "The request body") -> dict[str, A
     except RecursionError:
         raise MalformedRequest(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
-        raise MalformedRequest(f"{what} must be a JSON object, not {_json_kind(value)}")
+        raise MalformedRequest(f"{what} must be a JSON object, not {json_kind(value)}")
     return value
 
 
@@ -118,7 +120,8 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """How an error names a JSON value's type: `null`, `a string`, `an array`, ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -221,7 +224,7 @@ def _check_link_id(value: object, info: ValidationInfo) -> str:
         if value is None:
             raise problem("required", "is required (no default TULIP_TABLE_LINK_ID is set)")
     if not isinstance(value, str):
-        raise problem("type", f"must be a string, not {_json_kind(value)}")
+        raise problem("type", f"must be a string, not {json_kind(value)}")
     if len(value) > TABLE_LINK_ID_MAX:
         raise problem("length", f"must be at most {TABLE_LINK_ID_MAX} characters")
     if not is_table_link_id(value):
@@ -236,7 +239,7 @@ def _check_record(given: object) -> str:
     if isinstance(given, int) and not isinstance(given, bool):
         given = str(given)
     if not isinstance(given, str):
-        raise problem("type", f"must be a string or an integer, not {_json_kind(given)}")
+        raise problem("type", f"must be a string or an integer, not {json_kind(given)}")
     value = given.strip(_JS_TRIM)
     if not value:
         raise problem("empty", "must not be empty or only whitespace")
@@ -256,11 +259,19 @@ def _check_record(given: object) -> str:
     return value
 
 
-def _check_action(value: Any) -> Action:
+def _check_action(value: object, info: ValidationInfo) -> Action:
+    if value is _OMITTED:
+        default: Action = (info.context or {}).get("default_action", "link")
+        return default
     for action in ACTIONS:
         if value == action:  # only a str equals a str
             return action
     raise problem("action", 'must be "link" or "unlink" (lower case)')
+
+
+_TableLinkId = Annotated[str, BeforeValidator(_check_link_id)]
+_Action = Annotated[Action, BeforeValidator(_check_action)]
+_TABLE_LINK_ID_NAMES = AliasChoices("tableLinkId", "table_link_id")
 
 
 class LinkRequest(BaseModel):
@@ -268,10 +279,8 @@ class LinkRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    link_id: Annotated[str, BeforeValidator(_check_link_id)] = Field(
-        _OMITTED,
-        validation_alias=AliasChoices("tableLinkId", "table_link_id"),
-        validate_default=True,
+    link_id: _TableLinkId = Field(
+        _OMITTED, validation_alias=_TABLE_LINK_ID_NAMES, validate_default=True
     )
     left: Annotated[str, BeforeValidator(_check_record)] = Field(
         validation_alias=AliasChoices("leftRecord", "left_record")
@@ -279,7 +288,45 @@ class LinkRequest(BaseModel):
     right: Annotated[str, BeforeValidator(_check_record)] = Field(
         validation_alias=AliasChoices("rightRecord", "right_record")
     )
-    action: Annotated[Action, BeforeValidator(_check_action)] = "link"
+    action: _Action = Field(_OMITTED, validate_default=True)
+
+    @property
+    def pair(self) -> tuple[str, str, str]:
+        """What two requests must not change at the same time: the link and its two records."""
+        return (self.link_id, self.left, self.right)
+
+
+class _BatchDefaults(BaseModel):
+    """The top level of a batch: a table link and an action for every item that has none."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # The validators see an explicit null too (null is not "omitted"); only absence is None.
+    link_id: Annotated[str | None, BeforeValidator(_check_link_id)] = Field(
+        None, validation_alias=_TABLE_LINK_ID_NAMES
+    )
+    action: Annotated[Action | None, BeforeValidator(_check_action)] = None
+
+
+def check_link(
+    data: Mapping[str, Any],
+    *,
+    default_table_link_id: str | None = None,
+    allowed_table_link_ids: frozenset[str] | None = None,
+    default_action: Action = "link",
+) -> LinkRequest | list[tuple[str, str]]:
+    """Validate one link object: the request, or every problem found as (our field, problem)."""
+    context = {
+        "default_table_link_id": default_table_link_id,
+        "allowed_table_link_ids": allowed_table_link_ids,
+        "default_action": default_action,
+    }
+    problems = _spelling_conflicts(data)
+    try:
+        request = LinkRequest.model_validate(data, context=context)
+    except ValidationError as error:
+        return problems + [_field_problem(e) for e in error.errors(include_url=False)]
+    return problems or request
 
 
 def parse_link_request(
@@ -289,31 +336,85 @@ def parse_link_request(
     allowed_table_link_ids: frozenset[str] | None = None,
 ) -> LinkRequest:
     """Validate a request object; every problem found is reported at once as `InvalidPayload`."""
-    problems = [
-        {"field": camel, "problem": f"is given as both {camel} and {snake} with different values"}
-        for _, camel, snake in _SPELLINGS
-        if camel in data and snake in data and not _same_json(data[camel], data[snake])
-    ]
+    checked = check_link(
+        data,
+        default_table_link_id=default_table_link_id,
+        allowed_table_link_ids=allowed_table_link_ids,
+    )
+    if isinstance(checked, LinkRequest):
+        return checked
+    raise InvalidPayload([{"field": field, "problem": text} for field, text in checked])
+
+
+def is_batch(body: Mapping[str, Any]) -> bool:
+    """A body with `links` is a batch; one without is a single request."""
+    return "links" in body
+
+
+def parse_batch(
+    body: Mapping[str, Any],
+    *,
+    default_table_link_id: str | None,
+    allowed_table_link_ids: frozenset[str] | None,
+    max_links: int,
+) -> list[LinkRequest]:
+    """Validate a batch `{"links": [...], "tableLinkId"?, "action"?}`: every item, before any
+    call; one bad item refuses the whole batch, naming it (`links[3].rightRecord`)."""
+    links = body["links"]
+    if not isinstance(links, list) or not links or not all(isinstance(i, dict) for i in links):
+        raise InvalidPayload(
+            [{"field": "links", "problem": "must be a non-empty array of objects"}]
+        )
+    if len(links) > max_links:
+        raise InvalidPayload(
+            [
+                {
+                    "field": "links",
+                    "problem": f"has {len(links)} items; at most MAX_BATCH_LINKS ({max_links}) "
+                    "are allowed in one request",
+                }
+            ]
+        )
+    found = _spelling_conflicts(body, count=1)  # the top level may hold only tableLinkId
     try:
-        request = LinkRequest.model_validate(
-            data,
-            context={
-                "default_table_link_id": default_table_link_id,
-                "allowed_table_link_ids": allowed_table_link_ids,
-            },
+        defaults = _BatchDefaults.model_validate(
+            body, context={"allowed_table_link_ids": allowed_table_link_ids}
         )
     except ValidationError as error:
-        problems += [_fieldproblem(e) for e in error.errors(include_url=False)]
+        found += [_field_problem(e) for e in error.errors(include_url=False)]
+    if found:
+        raise InvalidPayload([{"field": field, "problem": text} for field, text in found])
+    requests = []
+    problems: list[Problem] = []
+    for index, item in enumerate(links):
+        checked = check_link(
+            item,
+            default_table_link_id=defaults.link_id or default_table_link_id,
+            allowed_table_link_ids=allowed_table_link_ids,
+            default_action=defaults.action or "link",
+        )
+        if isinstance(checked, LinkRequest):
+            requests.append(checked)
+        else:
+            problems += [{"field": f"links[{index}].{f}", "problem": t} for f, t in checked]
     if problems:
         raise InvalidPayload(problems)
-    return request
+    return requests
+
+
+def _spelling_conflicts(data: Mapping[str, Any], count: int = 3) -> list[tuple[str, str]]:
+    return [
+        (camel, f"is given as both {camel} and {snake} with different values")
+        for _, camel, snake in _SPELLINGS[:count]
+        if camel in data and snake in data and not _same_json(data[camel], data[snake])
+    ]
 
 
 def _same_json(a: object, b: object) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def _fieldproblem(error: Mapping[str, Any]) -> dict[str, str]:
+def _field_problem(error: Mapping[str, Any]) -> tuple[str, str]:
     name = str(error["loc"][0]) if error["loc"] else "(request)"
-    problem = "is required" if error["type"] == "missing" else error["msg"]
-    return {"field": _PUBLIC_NAME.get(name, name), "problem": problem}
+    text = "is required" if error["type"] == "missing" else error["msg"]
+    return _PUBLIC_NAME.get(name, name), text

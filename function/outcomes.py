@@ -13,7 +13,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .logs import Event, Severity
 
@@ -28,6 +28,8 @@ class Outcome(enum.Enum):
     is named `<errorCode>_<what differs>`, so a search for a logged `errorCode` finds both."""
 
     DONE = "done"
+    VALID = "valid"
+    IGNORED = "ignored"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -63,6 +65,10 @@ class Rule:
 
 RULES: Mapping[Outcome, Rule] = {
     Outcome.DONE: Rule(200, None, "link.done", "INFO"),
+    # A dry run: the link could be made (nothing was linked).
+    Outcome.VALID: Rule(200, None, "link.valid", "INFO"),
+    # No LINK_MAPPING rule applies to the event: acked, so a sender is not pushed to retry.
+    Outcome.IGNORED: Rule(200, None, "link.ignored", "INFO"),
     # The caller's request is wrong: retrying the same request cannot help.
     Outcome.METHOD_NOT_ALLOWED: Rule(
         405,
@@ -190,17 +196,102 @@ class Failure(Exception):
         return DEFAULT_RETRY_AFTER_SECONDS
 
 
-@dataclass(frozen=True)
-class LinkDone:
-    """Success: Tulip accepted the link or unlink."""
+LinkStatus = Literal["linked", "unlinked", "valid", "failed", "not_attempted"]
+LINK_STATUSES: tuple[LinkStatus, ...] = get_args(LinkStatus)
 
-    action: Action
+
+class NotAttempted(Failure):
+    """The request's deadline passed (or would have, waiting out a rate limit) before this link
+    of a batch could start; it counts as a timeout."""
+
+    outcome = Outcome.TULIP_TIMEOUT
+
+    def __init__(self) -> None:
+        super().__init__("The request's deadline came before this link could be tried")
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What became of one link: done, valid (a dry run), failed, or not attempted.
+
+    `tulip_status` and `attempts` describe Tulip's accepting answer; a failure carries its own.
+    `tables` are the link's left and right table ids, as a dry run's GET found them.
+    """
+
     table_link_id: str
     left_record: str
     right_record: str
-    tulip_status: int
-    attempts: int
+    action: Action
+    status: LinkStatus
+    failure: Failure | None = None
+    tulip_status: int | None = None
+    attempts: int | None = None
+    tables: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> Outcome:
+        """This link's row of the table."""
+        if self.failure is not None:
+            return self.failure.outcome
+        return Outcome.VALID if self.status == "valid" else Outcome.DONE
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """No mapping rule's `when` held: nothing to link, and nothing wrong."""
+
+    when: tuple[str, ...]
+    outcome: Outcome = field(default=Outcome.IGNORED, init=False)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Every link of a batch (or of a dry run) succeeded."""
+
+    results: tuple[LinkResult, ...]
+    dry_run: bool
     outcome: Outcome = field(default=Outcome.DONE, init=False)
+
+
+Result = LinkResult | Ignored | Batch
+
+
+class BatchFailed(Failure):
+    """Some links of a batch (or of a dry run) did not succeed.
+
+    The answer is the one the worst link would have had alone: a retryable link (one whose
+    outcome is not permanent) beats a permanent one, and among equals the first in order wins.
+    Then a sender retries the whole batch (re-linking the pairs already done is harmless), and
+    never gets a 2xx while a link failed. Where the answer's row sends `Retry-After`, it is the
+    largest any retryable link asks for.
+    """
+
+    def __init__(self, results: tuple[LinkResult, ...], *, dry_run: bool) -> None:
+        failed = [(i, r.failure) for i, r in enumerate(results) if r.failure is not None]
+        assert failed, "a batch with no failure did not fail"
+        retryable = [(i, f) for i, f in failed if not f.rule.permanent]
+        index, worst = (retryable or failed)[0]
+        super().__init__(
+            f"{len(failed)} of {len(results)} links did not succeed; the answer is that of "
+            f"results[{index}]: {worst.message}",
+            outcome=worst.outcome,
+            body={"results": [render_result(r) for r in results]}
+            | ({"dryRun": True} if dry_run else {}),
+        )
+        self.results = results
+        self.dry_run = dry_run
+        self._worst = worst
+        self._retryable = [f for _, f in retryable]
+
+    @property
+    def status(self) -> int:
+        """The worst link's status, as it would have answered alone."""
+        return self._worst.status
+
+    def retry_after_seconds(self) -> float:
+        """The longest wait any retryable link asks for."""
+        waits = [f.retry_after_seconds() for f in self._retryable if f.rule.retry_after]
+        return max(waits, default=super().retry_after_seconds())
 
 
 @dataclass(frozen=True)
@@ -212,16 +303,48 @@ class HttpReply:
     headers: dict[str, str]
 
 
-def render_success(done: LinkDone, request_id: str) -> HttpReply:
-    """The 200 body for a link or unlink Tulip accepted."""
-    body = {
-        "status": "linked" if done.action == "link" else "unlinked",
-        "tableLinkId": done.table_link_id,
-        "leftRecord": done.left_record,
-        "rightRecord": done.right_record,
-        "requestId": request_id,
+def render_success(result: Result, request_id: str) -> HttpReply:
+    """The 200 answer: one link done, an ignored event, or a batch (or dry run) that succeeded."""
+    body: dict[str, Any]
+    if isinstance(result, LinkResult):
+        body = {
+            "status": result.status,
+            "tableLinkId": result.table_link_id,
+            "leftRecord": result.left_record,
+            "rightRecord": result.right_record,
+        }
+    elif isinstance(result, Ignored):
+        body = {"status": "ignored"}
+    elif result.dry_run:
+        body = {
+            "status": "valid",
+            "dryRun": True,
+            "results": list(map(render_result, result.results)),
+        }
+    else:
+        body = {"status": "done", "results": list(map(render_result, result.results))}
+    return HttpReply(200, {**body, "requestId": request_id}, {"X-Request-Id": request_id})
+
+
+def render_result(result: LinkResult) -> dict[str, Any]:
+    """One link in a batch's `results`."""
+    body: dict[str, Any] = {
+        "tableLinkId": result.table_link_id,
+        "leftRecord": result.left_record,
+        "rightRecord": result.right_record,
+        "action": result.action,
+        "status": result.status,
+        **result.tables,
     }
-    return HttpReply(200, body, {"X-Request-Id": request_id})
+    failure = result.failure
+    if failure is not None and result.status == "failed":
+        body |= {
+            "errorCode": failure.rule.error_code,
+            "httpStatus": failure.status,
+            "message": failure.message,
+            **failure.body,
+        }
+    return body
 
 
 def render_failure(failure: Failure, request_id: str) -> HttpReply:

@@ -1,22 +1,55 @@
-"""The core: a request object in, one Tulip call, a `LinkDone` out, or a `Failure` raised.
+"""The core: a request's JSON object in, its Tulip calls made, a `Result` out or a `Failure` raised.
 
 Free of Flask and CloudEvents: `handlers` unwraps HTTP bodies and Pub/Sub messages into the
 plain JSON object this takes. One `LinkService` serves every request of a process (`instance`).
+
+What a body asks for (`plan`):
+
+- With `LINK_MAPPING` set, the body is read only through the mapping: no rule holds, and the
+  event is `Ignored`; else its links, a batch when there are several or any fanned out.
+- Without it, a body with `links` is a batch, and any other body one link, exactly as before.
+
+Every link is validated before the first call; the token is read once per request. A single
+link answers as it always has (its failure raised as is); a batch answers with every link's
+result, and `BatchFailed` when any did not succeed. A dry run makes no change: it checks the
+links as a batch and GETs each distinct table link once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import logs
+from .batch import RateGate, run_in_order
 from .config import Settings
-from .credentials import TulipCredentials
-from .models import parse_link_request
-from .outcomes import LinkDone
+from .credentials import RequestToken, TulipCredentials
+from .models import LinkRequest, is_batch, parse_batch, parse_link_request
+from .outcomes import (
+    Batch,
+    BatchFailed,
+    Failure,
+    Ignored,
+    LinkResult,
+    LinkStatus,
+    NotAttempted,
+    Result,
+)
 from .secret_manager import SecretCache, SecretManager
 from .timing import SYSTEM_CLOCK, Backoff, Clock, Deadline
 from .tulip import TulipClient
+
+# What a batch does to one link, given the request's rate-limit gate.
+_Work = Callable[[LinkRequest, RateGate], LinkResult]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The validated links of one request, and whether it answers as a batch."""
+
+    links: tuple[LinkRequest, ...]
+    batch: bool
 
 
 class LinkService:
@@ -44,27 +77,131 @@ class LinkService:
         """A new request's deadline, counted from now."""
         return Deadline(self.clock, self.settings.deadline)
 
-    def link(self, data: Mapping[str, Any], deadline: Deadline) -> LinkDone:
-        """Validate `data` (the request's JSON object) and make the one Tulip call it asks for."""
-        request = parse_link_request(
+    def handle(
+        self, data: Mapping[str, Any], deadline: Deadline, *, dry_run: bool = False
+    ) -> Result:
+        """Validate `data` (the request's JSON object) and make the Tulip calls it asks for."""
+        plan = self.plan(data)
+        if isinstance(plan, Ignored):
+            return plan
+        token = RequestToken(self.credentials, deadline)
+        if dry_run:
+            return self._check(plan.links, token, deadline)
+        if not plan.batch:
+            [link] = plan.links
+            logs.bind(tableLinkId=link.link_id, action=link.action)
+            return self._change(link, token, deadline, gate=None)
+
+        def change(link: LinkRequest, gate: RateGate) -> LinkResult:
+            return self._change(link, token, deadline, gate)
+
+        results = self._run(plan.links, change, deadline)
+        if any(result.failure is not None for result in results):
+            raise BatchFailed(results, dry_run=False)
+        return Batch(results, dry_run=False)
+
+    def plan(self, data: Mapping[str, Any]) -> Plan | Ignored:
+        """What `data` asks for, validated; `InvalidPayload` names every problem at once."""
+        settings = self.settings
+        if settings.link_mapping is not None:
+            mapped = settings.link_mapping.read(
+                data,
+                default_table_link_id=settings.default_table_link_id,
+                allowed_table_link_ids=settings.allowed_table_link_ids,
+                max_links=settings.max_batch_links,
+            )
+            if isinstance(mapped, Ignored):
+                return mapped
+            return Plan(mapped.requests, len(mapped.requests) > 1 or mapped.fanned_out)
+        if is_batch(data):
+            links = parse_batch(
+                data,
+                default_table_link_id=settings.default_table_link_id,
+                allowed_table_link_ids=settings.allowed_table_link_ids,
+                max_links=settings.max_batch_links,
+            )
+            return Plan(tuple(links), batch=True)
+        link = parse_link_request(
             data,
-            default_table_link_id=self.settings.default_table_link_id,
-            allowed_table_link_ids=self.settings.allowed_table_link_ids,
+            default_table_link_id=settings.default_table_link_id,
+            allowed_table_link_ids=settings.allowed_table_link_ids,
         )
-        logs.bind(tableLinkId=request.link_id, action=request.action)
+        return Plan((link,), batch=False)
+
+    def _change(
+        self, link: LinkRequest, token: RequestToken, deadline: Deadline, gate: RateGate | None
+    ) -> LinkResult:
         accepted = self.tulip.change_link(
-            table_link_id=request.link_id,
-            action=request.action,
-            left_record=request.left,
-            right_record=request.right,
-            credentials=self.credentials,
+            table_link_id=link.link_id,
+            action=link.action,
+            left_record=link.left,
+            right_record=link.right,
+            tokens=token,
             deadline=deadline,
+            gate=gate,
         )
-        return LinkDone(
-            action=request.action,
-            table_link_id=request.link_id,
-            left_record=request.left,
-            right_record=request.right,
+        return _result(
+            link,
+            "linked" if link.action == "link" else "unlinked",
             tulip_status=accepted.status,
             attempts=accepted.attempts,
         )
+
+    def _check(
+        self, links: tuple[LinkRequest, ...], token: RequestToken, deadline: Deadline
+    ) -> Batch:
+        """A dry run: GET each distinct table link once; each link shares its link's answer."""
+
+        def describe(link: LinkRequest, gate: RateGate) -> LinkResult:
+            accepted = self.tulip.describe_link(
+                table_link_id=link.link_id, tokens=token, deadline=deadline, gate=gate
+            )
+            return _result(link, "valid", tables=accepted.tables)
+
+        distinct = tuple({link.link_id: link for link in links}.values())
+        described = {r.table_link_id: r for r in self._run(distinct, describe, deadline)}
+        results = tuple(
+            replace(
+                described[link.link_id],
+                left_record=link.left,
+                right_record=link.right,
+                action=link.action,
+            )
+            for link in links
+        )
+        if any(result.failure is not None for result in results):
+            raise BatchFailed(results, dry_run=True)
+        return Batch(results, dry_run=True)
+
+    def _run(
+        self, links: tuple[LinkRequest, ...], work: _Work, deadline: Deadline
+    ) -> tuple[LinkResult, ...]:
+        """`work` on every link, in order, a few at once (`batch`), each failure kept."""
+        gate = RateGate(self.clock)
+
+        def one(index: int, link: LinkRequest) -> LinkResult:
+            # Lines a link writes (retries) name it.
+            with logs.scope(itemIndex=index, tableLinkId=link.link_id, action=link.action):
+                try:
+                    return work(link, gate)
+                except Failure as failure:
+                    return _result(link, "failed", failure=failure)
+
+        def skip(index: int, link: LinkRequest) -> LinkResult:
+            return _result(link, "not_attempted", failure=NotAttempted())
+
+        return tuple(
+            run_in_order(
+                links,
+                key=lambda link: link.pair,
+                work=one,
+                skip=skip,
+                concurrency=self.settings.batch_concurrency,
+                deadline=deadline,
+                gate=gate,
+            )
+        )
+
+
+def _result(link: LinkRequest, status: LinkStatus, **details: Any) -> LinkResult:
+    return LinkResult(link.link_id, link.left, link.right, link.action, status, **details)

@@ -1,4 +1,5 @@
-"""The Tulip Tables API client: one `PUT .../tableLinks/{id}/link|unlink`, retried with care.
+"""The Tulip Tables API client: `PUT .../tableLinks/{id}/link|unlink` (and, for a dry run,
+`GET .../tableLinks/{id}`), retried with care.
 
 - One `requests.Session` per process, shared by all threads: it holds nothing per request (no
   cookies are kept, headers are fixed at creation), keeps connections alive, and its pool is
@@ -9,7 +10,7 @@
   table marked `retry_tulip`), up to `TULIP_MAX_ATTEMPTS` in all, with exponential backoff and
   jitter or Tulip's `Retry-After`. A wait that would pass the request's deadline is not started:
   the last answer is then final. On 401 the token is read again once and the call tried once
-  more, outside the attempt count.
+  more, outside the attempt count. A 429 also closes the request's `RateGate` (batches).
 - Only the first 64 KiB of an error body is read; Tulip's `errorCode`, `errorUniqueID` and
   (capped, with our credentials masked should Tulip ever echo them) `details` are kept.
 """
@@ -20,9 +21,10 @@ import base64
 import email.utils
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import requests
@@ -30,14 +32,21 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 
 from . import __version__, logs
+from .batch import RateGate
 from .credentials import ApiToken
 from .models import Action
-from .outcomes import RULES, Failure, Outcome, outcome_for_tulip_status
+from .outcomes import (
+    DEFAULT_RETRY_AFTER_SECONDS,
+    RULES,
+    Failure,
+    Outcome,
+    outcome_for_tulip_status,
+)
 from .timing import Backoff, Clock, Deadline
 
 USER_AGENT = f"tulip-link/{__version__}"
 POOL_SIZE = 64
-ERROR_BODY_LIMIT = 64 * 1024
+BODY_LIMIT = 64 * 1024  # the most we read of an answer's body
 DETAILS_LIMIT = 500
 _ERROR_UNIQUE_ID = re.compile(r"[a-zA-Z0-9+/]{1,200}")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
@@ -99,10 +108,12 @@ class TulipError(Failure):
 
 @dataclass(frozen=True)
 class Accepted:
-    """Tulip accepted the call: its status, after how many attempts."""
+    """Tulip accepted the call: its status, after how many attempts, and for a GET of a table
+    link its `leftTableId` and `rightTableId`."""
 
     status: int
     attempts: int
+    tables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,10 +163,6 @@ class TulipClient:
         self._backoff = backoff
         self._session = session or new_session()
 
-    def url(self, table_link_id: str, action: Action) -> str:
-        """The endpoint for `action` ("link" or "unlink") on a table link."""
-        return f"{self._prefix}/tableLinks/{table_link_id}/{action}"
-
     def change_link(
         self,
         *,
@@ -163,13 +170,38 @@ class TulipClient:
         action: Action,
         left_record: str,
         right_record: str,
-        credentials: TokenSource,
+        tokens: TokenSource,
         deadline: Deadline,
+        gate: RateGate | None = None,
     ) -> Accepted:
         """PUT the link or unlink; returns on any 2xx, raises `TulipError` otherwise."""
-        url = self.url(table_link_id, action)
+        url = f"{self._prefix}/tableLinks/{table_link_id}/{action}"
         body = json.dumps({"leftRecord": left_record, "rightRecord": right_record}).encode()
-        token = credentials.get(deadline)
+        return self._call("PUT", url, body, tokens, deadline, gate)
+
+    def describe_link(
+        self,
+        *,
+        table_link_id: str,
+        tokens: TokenSource,
+        deadline: Deadline,
+        gate: RateGate | None = None,
+    ) -> Accepted:
+        """GET the table link (a dry run's proof that the token works and the link exists);
+        `Accepted.tables` holds its table ids when Tulip gave them."""
+        url = f"{self._prefix}/tableLinks/{table_link_id}"
+        return self._call("GET", url, None, tokens, deadline, gate)
+
+    def _call(
+        self,
+        method: Literal["GET", "PUT"],
+        url: str,
+        body: bytes | None,
+        tokens: TokenSource,
+        deadline: Deadline,
+        gate: RateGate | None,
+    ) -> Accepted:
+        token = tokens.get(deadline)
         attempts = 0  # as counted against TULIP_MAX_ATTEMPTS: the call after a 401 is not one
         refreshed = False
         while True:
@@ -179,11 +211,11 @@ class TulipClient:
                     outcome=Outcome.TULIP_TIMEOUT,
                     attempts=attempts,
                 )
-            tried = self._attempt(url, body, token, deadline)
+            tried = self._attempt(method, url, body, token, deadline)
             if tried.status == 401 and not refreshed:
                 # Maybe the token was rotated: read it again and try once more, uncounted.
                 refreshed = True
-                token = credentials.refresh(token, deadline)
+                token = tokens.refresh(token, deadline)
                 logs.emit(
                     "INFO",
                     "tulip.retry",
@@ -194,7 +226,9 @@ class TulipClient:
             attempts += 1
             if tried.outcome is Outcome.DONE:
                 assert tried.status is not None
-                return Accepted(tried.status, attempts)
+                return Accepted(tried.status, attempts, _tables(tried.body or {}))
+            if gate is not None and tried.outcome is Outcome.TULIP_RATE_LIMITED:
+                gate.close_for(tried.retry_after or DEFAULT_RETRY_AFTER_SECONDS)
             delay = self._wait_before_retry(tried, attempts, deadline)
             if delay is None:
                 raise self._error(tried, token, attempts)
@@ -208,14 +242,20 @@ class TulipClient:
             self._clock.sleep(delay)
 
     def _attempt(
-        self, url: str, body: bytes, token: ApiToken, deadline: Deadline
+        self,
+        method: Literal["GET", "PUT"],
+        url: str,
+        body: bytes | None,
+        token: ApiToken,
+        deadline: Deadline,
     ) -> _AttemptResult:
         timeout = min(self._timeout, deadline.remaining())
         try:
-            response = self._session.put(
+            response = self._session.request(
+                method,
                 url,
                 data=body,
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json"} if body is not None else None,
                 auth=HTTPBasicAuth(token.api_key, token.api_secret),
                 timeout=(timeout, timeout),
                 allow_redirects=False,
@@ -231,16 +271,17 @@ class TulipClient:
             )
         with response:
             outcome = outcome_for_tulip_status(response.status_code)
-            if outcome is Outcome.DONE:  # the body of a 204 is never parsed
-                return _AttemptResult(
-                    outcome, f"Tulip answered {response.status_code}", response.status_code
-                )
+            message = f"Tulip answered {response.status_code}"
+            if outcome is Outcome.DONE:
+                # The body of a link's 204 is never parsed; a GET's is the link's description.
+                described = _json_object(response) if method == "GET" else None
+                return _AttemptResult(outcome, message, response.status_code, body=described)
             return _AttemptResult(
                 outcome,
-                f"Tulip answered {response.status_code}",
+                message,
                 status=response.status_code,
                 retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock),
-                body=_error_body(response),
+                body=_error_fields(_json_object(response) or {}),
             )
 
     def _wait_before_retry(
@@ -300,22 +341,25 @@ def _mask(text: str, token: ApiToken) -> str:
     return text
 
 
-def _error_body(response: requests.Response) -> dict[str, Any]:
-    """Tulip's `{errorCode, errorUniqueID, details}`, from at most the first 64 KiB."""
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The answer's body as a JSON object, read up to 64 KiB; None if it is anything else."""
     raw = b""
     try:
         for chunk in response.iter_content(8192):
             raw += chunk
-            if len(raw) >= ERROR_BODY_LIMIT:
-                return {}  # larger than any error Tulip sends: not one of its JSON bodies
+            if len(raw) >= BODY_LIMIT:
+                return None  # larger than anything Tulip sends us
     except requests.RequestException:
-        return {}
+        return None
     try:
         data = json.loads(raw)
     except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _error_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Tulip's `{errorCode, errorUniqueID, details}`, under our names, checked and capped."""
     fields: dict[str, Any] = {}
     if isinstance(code := data.get("errorCode"), str):
         fields["tulipErrorCode"] = code[:100]
@@ -325,3 +369,12 @@ def _error_body(response: requests.Response) -> dict[str, Any]:
     if isinstance(details := data.get("details"), str):
         fields["details"] = details[:DETAILS_LIMIT]
     return fields
+
+
+def _tables(described: Mapping[str, Any]) -> dict[str, str]:
+    """A table link's `leftTableId` and `rightTableId`, those that are strings."""
+    return {
+        k: v[:200]
+        for k in ("leftTableId", "rightTableId")
+        if isinstance(v := described.get(k), str)
+    }

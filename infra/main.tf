@@ -47,14 +47,22 @@ locals {
   }
 
   webhook_env = merge(local.common_env, {
-    WEBHOOK_AUTH              = var.webhook_auth
-    WEBHOOK_SECRET            = google_secret_manager_secret.this["webhook_secret"].id
-    WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
-    WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
+    for name, value in {
+      WEBHOOK_AUTH              = var.webhook_auth
+      WEBHOOK_SECRET            = google_secret_manager_secret.this["webhook_secret"].id
+      WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
+      WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
+      LINK_MAPPING              = var.webhook_link_mapping
+    } : name => value if value != ""
   })
 
   # Cloud Run IAM admits only the push (or Eventarc) service account.
-  events_env = merge(local.common_env, { WEBHOOK_AUTH = "none" })
+  events_env = merge(local.common_env, {
+    for name, value in {
+      WEBHOOK_AUTH = "none"
+      LINK_MAPPING = var.events_link_mapping
+    } : name => value if value != ""
+  })
 
   # Pub/Sub must wait for the function's answer before it redelivers.
   push_ack_deadline_seconds = var.function_timeout_seconds

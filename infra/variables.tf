@@ -152,6 +152,28 @@ variable "webhook_signature_header" {
 
 # --- Pub/Sub -------------------------------------------------------------------------------------
 
+variable "webhook_link_mapping" {
+  type        = string
+  description = "LINK_MAPPING of the webhook function: a JSON object (or array of them) of JMESPath expressions that read a third-party sender's own payload (see the README's \"Third-party senders\"). Empty: requests use tulip-link's own shape. Write it with jsonencode(...) or a heredoc."
+  default     = ""
+
+  validation {
+    condition     = var.webhook_link_mapping == "" || can(keys(jsondecode(var.webhook_link_mapping))) || can(concat(jsondecode(var.webhook_link_mapping), []))
+    error_message = "webhook_link_mapping must be empty, or a JSON object or array (the function checks its keys and expressions when it starts)."
+  }
+}
+
+variable "events_link_mapping" {
+  type        = string
+  description = "LINK_MAPPING of the events function, for messages published in a shape of their own. Empty: messages use tulip-link's own shape."
+  default     = ""
+
+  validation {
+    condition     = var.events_link_mapping == "" || can(keys(jsondecode(var.events_link_mapping))) || can(concat(jsondecode(var.events_link_mapping), []))
+    error_message = "events_link_mapping must be empty, or a JSON object or array (the function checks its keys and expressions when it starts)."
+  }
+}
+
 variable "max_delivery_attempts" {
   type        = number
   description = "Deliveries of a message to the events function before it goes to the dead-letter topic."

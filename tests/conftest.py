@@ -9,8 +9,9 @@ import functions_framework
 import pytest
 import responses
 
+from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from function import config, instance
-from tests.doubles import FakeClock, SecretManagerDouble, TulipDouble
+from tests.doubles import FakeClock, SecretManagerDouble, SimulatorDouble, TulipDouble
 from tests.helpers import API_KEY, API_SECRET, BASE_URL, ROOT
 
 
@@ -80,5 +81,14 @@ def secret_manager() -> Iterator[SecretManagerDouble]:
 @pytest.fixture
 def tulip_server() -> Iterator[TulipDouble]:
     double = TulipDouble()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def simulator(env: Env) -> Iterator[SimulatorDouble]:
+    """The Tulip simulator from devtools, served on loopback, with the function wired to it."""
+    double = SimulatorDouble()
+    env.set(TULIP_BASE_URL=double.url, TULIP_API_KEY=DEV_API_KEY, TULIP_API_SECRET=DEV_API_SECRET)
     yield double
     double.stop()

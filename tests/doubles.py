@@ -4,6 +4,8 @@
   reached by the real client through `SECRET_MANAGER_EMULATOR_HOST`.
 - `TulipDouble`: a threaded HTTP server on 127.0.0.1 that records each request and answers
   from a script (status, headers, body), for tests that need real sockets.
+- `SimulatorDouble`: devtools' Tulip simulator served on 127.0.0.1, for tests that need a Tulip
+  with state (links that exist, cardinality, idempotent calls).
 - `FakeClock`: time that moves only when told to, or when something sleeps.
 """
 
@@ -24,6 +26,7 @@ from google.cloud.secretmanager_v1.types import (
     SecretPayload,
 )
 
+from devtools.tulip_simulator import DEFAULT_SEED, Simulator, make_server
 from function.timing import Clock
 
 
@@ -170,6 +173,28 @@ class TulipDouble:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class SimulatorDouble:
+    """The Tulip simulator on a free loopback port, in a thread of the test process."""
+
+    def __init__(self) -> None:
+        self.simulator = Simulator(json.loads(DEFAULT_SEED.read_text()))
+        self._server = make_server(self.simulator, 0)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def links(self, table_link: str) -> list[list[str]]:
+        """The pairs a table link holds now."""
+        links: list[list[str]] = self.simulator.state()["tableLinks"][table_link]["links"]
+        return links
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -3,6 +3,7 @@ production) as real processes on free loopback ports; requests go over real HTTP
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -41,7 +42,9 @@ class Running:
     curl: str
 
     def post(self, payload: dict, *, sign: bool = True) -> tuple[int, dict]:
-        body = json.dumps(payload).encode()
+        return self.post_bytes(json.dumps(payload).encode(), sign=sign)
+
+    def post_bytes(self, body: bytes, *, sign: bool = True) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
         if sign:
             headers |= signed_headers(
@@ -63,11 +66,14 @@ class Running:
         return self.simulator_call("/_sim/state")["tableLinks"][table_link]["links"]
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Running]:
+@contextlib.contextmanager
+def runner(**settings: str) -> Iterator[Running]:
+    """`python -m devtools.run` on free ports with `settings` in its environment, until the
+    block ends; then Ctrl-C, and both ports must be free."""
     port, sim_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
     env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
+    env |= settings
     process = subprocess.Popen(
         [
             sys.executable,
@@ -109,14 +115,23 @@ def running() -> Iterator[Running]:
         if "Press Ctrl-C" in line:
             break
     else:
+        os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("the runner did not get ready:\n" + "".join(seen))
     assert curl is not None, "".join(seen)
-    yield Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
-    assert process.wait(timeout=20) == 0
+    try:
+        yield Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+        assert process.wait(timeout=20) == 0
     for used in (port, sim_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", used)) != 0, f"port {used} still served"
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    with runner() as started:
+        yield started
 
 
 @pytest.fixture(autouse=True)
@@ -214,3 +229,19 @@ def test_a_chunked_body_over_the_cap_is_413_from_the_production_server(running):
     body = json.load(answer)
     connection.close()
     assert (answer.status, body["errorCode"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_readme_third_party_payload_links_through_make_run():
+    examples = ROOT / "devtools" / "examples"
+    with runner(LINK_MAPPING=(examples / "mes-mapping.json").read_text()) as mapped:
+        status, body = mapped.post_bytes((examples / "mes-serials-assigned.json").read_bytes())
+        assert (status, body["status"]) == (200, "done"), body
+        assert sorted(mapped.links("WorkOrderSerials")) == [
+            ["WO-1001", "SN-0001"],
+            ["WO-1001", "SN-0002"],
+            ["WO-1002", "SN-0004"],
+        ]
+        assert sorted(mapped.links("SerialProduct")) == [
+            ["SN-0001", "PUMP-A"],
+            ["SN-0002", "PUMP-A"],
+        ]

@@ -121,6 +121,16 @@ def test_environment_variables_are_ones_the_code_reads():
     assert 'WEBHOOK_AUTH = "none"' in TF["locals"]["events_env"].replace("  ", " ")
 
 
+def test_each_function_takes_its_own_link_mapping():
+    assert "LINK_MAPPING = var.webhook_link_mapping" in TF["locals"]["webhook_env"]
+    assert "LINK_MAPPING = var.events_link_mapping" in TF["locals"]["events_env"]
+    for name in ("webhook_link_mapping", "events_link_mapping"):
+        variable = TF["variable"][name]
+        assert variable["default"] == ""  # unset: the function's own request shape
+        condition = one(variable["validation"])["condition"]
+        assert "jsondecode" in condition and f'var.{name} == ""' in condition
+
+
 def test_the_webhook_is_public_but_never_unauthenticated():
     assert WEBHOOK["ingress"] == "ALLOW_ALL"
     assert TF["variable"]["webhook_auth"]["default"] == "standard-webhooks"

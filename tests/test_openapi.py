@@ -81,3 +81,21 @@ def test_real_answers_fit_the_documented_bodies(client, tulip):
     schema("Error").validate(client.post("/", json=request_body()).json)
     schema("Error").validate(client.post("/", json={"leftRecord": True}).json)
     schema("Error").validate(client.get("/").json)
+
+
+def test_batch_dry_run_and_ignored_answers_fit_their_schemas(client, tulip, env):
+    tulip.put(link_url("A"), status=204)
+    tulip.put(link_url("B"), status=409, json={"errorCode": "TAKEN", "errorUniqueID": "u1"})
+    links = [{"tableLinkId": t, "leftRecord": "L", "rightRecord": "R"} for t in "AB"]
+    schema("BatchRequest").validate({"links": links})
+    schema("Error").validate(client.post("/", json={"links": links}).json)
+    tulip.put(link_url("A"), status=204)
+    schema("BatchDone").validate(client.post("/", json={"links": links[:1]}).json)
+    tulip.get("https://acme.tulip.co/api/v3/tableLinks/A", json={"leftTableId": "T"})
+    schema("DryRunValid").validate(client.post("/?dryRun=true", json={"links": links[:1]}).json)
+    env.set(LINK_MAPPING='{"when": "go", "leftRecord": "l", "rightRecord": "r"}')
+    env.set(TULIP_TABLE_LINK_ID="A")
+    from function import instance
+
+    instance.reset()
+    schema("Ignored").validate(client.post("/", json={}).json)

@@ -127,7 +127,7 @@ def test_a_bug_is_retried_with_one_log_line_and_no_framework_traceback(
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(service.LinkService, "link", broken)
+    monkeypatch.setattr(service.LinkService, "handle", broken)
     response = post_event(event_client, b64(request_body()))
     assert response.status_code == 500
     assert response.json["errorCode"] == "INTERNAL"

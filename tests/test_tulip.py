@@ -66,7 +66,7 @@ def change(
         action=action,
         left_record=left_record,
         right_record="R",
-        credentials=tokens or Tokens(TOKEN),
+        tokens=tokens or Tokens(TOKEN),
         deadline=Deadline(clock.clock(), 30),
     )
 

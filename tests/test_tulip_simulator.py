@@ -76,8 +76,17 @@ def test_the_workspace_path_is_accepted(sim):
 def test_get_describes_a_link(sim):
     status, _, body = sim.handle("GET", "/api/v3/tableLinks/SerialTestReport", READER, b"")
     assert status == 200
+    assert body["id"] == "SerialTestReport" and body["type"] == "one-to-one"
     assert body["leftTableId"] == "SerialNumbers" and body["rightTableId"] == "TestReports"
     assert body["links"] == [["SN-0004", "TR-9001"]]
+    workspace = sim.handle("GET", "/api/v3/w/DEFAULT/tableLinks/SerialTestReport", READER, b"")
+    assert workspace[0] == 200
+
+
+def test_get_refuses_an_unknown_link_and_bad_credentials(sim):
+    unknown = refused(sim.handle, "GET", "/api/v3/tableLinks/Nope", READER, b"")
+    assert (unknown.status, unknown.code) == (404, "TABLE_LINK_NOT_FOUND")
+    assert refused(sim.handle, "GET", "/api/v3/tableLinks/SerialProduct", None, b"").status == 401
 
 
 @pytest.mark.parametrize(

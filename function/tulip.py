@@ -270,19 +270,22 @@ class TulipClient:
                 Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
             )
         with response:
-            outcome = outcome_for_tulip_status(response.status_code)
-            message = f"Tulip answered {response.status_code}"
-            if outcome is Outcome.DONE:
-                # The body of a link's 204 is never parsed; a GET's is the link's description.
-                described = _json_object(response) if method == "GET" else None
-                return _AttemptResult(outcome, message, response.status_code, body=described)
-            return _AttemptResult(
-                outcome,
-                message,
-                status=response.status_code,
-                retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock),
-                body=_error_fields(_json_object(response) or {}),
-            )
+            # Read the body even when it is not needed: an answer closed unread takes its
+            # connection with it, and the next call would pay a new TCP and TLS handshake.
+            raw = _read_capped(response)
+        outcome = outcome_for_tulip_status(response.status_code)
+        message = f"Tulip answered {response.status_code}"
+        if outcome is Outcome.DONE:
+            # The body of a link's 204 is never parsed; a GET's is the link's description.
+            described = _json_object(raw) if method == "GET" else None
+            return _AttemptResult(outcome, message, response.status_code, body=described)
+        return _AttemptResult(
+            outcome,
+            message,
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._clock),
+            body=_error_fields(_json_object(raw) or {}),
+        )
 
     def _wait_before_retry(
         self, failure: _AttemptResult, attempts: int, deadline: Deadline
@@ -341,18 +344,26 @@ def _mask(text: str, token: ApiToken) -> str:
     return text
 
 
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    """The answer's body as a JSON object, read up to 64 KiB; None if it is anything else."""
-    raw = b""
+def _read_capped(response: requests.Response) -> bytes | None:
+    """The whole body, or None when it is larger than `BODY_LIMIT` (then the rest is left
+    unread and the connection closed) or breaks off."""
+    chunks = []
+    size = 0
     try:
-        for chunk in response.iter_content(8192):
-            raw += chunk
-            if len(raw) >= BODY_LIMIT:
+        for chunk in response.iter_content(16 * 1024):
+            size += len(chunk)
+            if size > BODY_LIMIT:
                 return None  # larger than anything Tulip sends us
+            chunks.append(chunk)
     except requests.RequestException:
         return None
+    return b"".join(chunks)
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    """`raw` as a JSON object; None if it is anything else."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw) if raw else None
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

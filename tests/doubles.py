@@ -124,17 +124,20 @@ class Scripted:
     status: int = 204
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    close: bool = False
 
 
 class TulipDouble:
     """A real HTTP server on 127.0.0.1 that records requests and plays scripted answers.
 
     With no script left it answers 204. `respond` may be replaced to compute an answer from the
-    request (for concurrency tests).
+    request (for concurrency tests). `connections` counts the TCP connections it accepted; a
+    scripted answer with `close=True` closes its connection after answering.
     """
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.connections = 0
         self.script: list[Scripted] = []
         self.respond: Callable[[Recorded], Scripted] | None = None
         self._lock = threading.Lock()
@@ -145,7 +148,8 @@ class TulipDouble:
 
             def do_PUT(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                recorded = Recorded("PUT", self.path, dict(self.headers), self.rfile.read(length))
+                body = self.rfile.read(length)
+                recorded = Recorded(self.command, self.path, dict(self.headers), body)
                 with double._lock:
                     double.requests.append(recorded)
                     answer = double.script.pop(0) if double.script else None
@@ -155,13 +159,24 @@ class TulipDouble:
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer.body)))
+                if answer.close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(answer.body)
+
+            do_GET = do_PUT
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def process_request(self, request: Any, client_address: Any) -> None:
+                with double._lock:
+                    double.connections += 1
+                super().process_request(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False  # keep-alive connections must not hold up stop()
         self.port = self._server.server_address[1]

@@ -7,7 +7,6 @@ import random
 import threading
 
 import pytest
-from requests.adapters import HTTPAdapter
 
 from function import __version__
 from function.credentials import ApiToken
@@ -105,12 +104,8 @@ def test_connections_are_kept_alive(tulip_server, clock):
     assert all(
         r.headers.get("Connection", "keep-alive") == "keep-alive" for r in tulip_server.requests
     )
-    adapter = client._session.get_adapter(tulip_server.url)
-    assert isinstance(adapter, HTTPAdapter)
-    pool = adapter.poolmanager
-    [key] = pool.pools.keys()
-    connection_pool = pool.pools[key]
-    assert connection_pool.num_connections == 1  # the second call reused the first connection
+    # Counted by the server: urllib3's own count stays 1 even when it reconnects a closed one.
+    assert tulip_server.connections == 1
 
 
 def test_redirects_are_not_followed(tulip_server, clock):

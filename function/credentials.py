@@ -32,6 +32,11 @@ class ApiToken:
     def __repr__(self) -> str:
         return "ApiToken(<redacted>)"
 
+    @property
+    def basic(self) -> str:
+        """The `Authorization` header value: `Basic base64(key:secret)`."""
+        return "Basic " + base64.b64encode(f"{self.api_key}:{self.api_secret}".encode()).decode()
+
 
 def parse_token(value: str, origin: str) -> ApiToken:
     """Read a token written as JSON `{"apiKey", "apiSecret"}`, `key:secret` or `Basic <base64>`.

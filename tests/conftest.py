@@ -10,8 +10,9 @@ import pytest
 import responses
 
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.secret_manager_emulator import SecretManagerEmulator
 from function import config, instance
-from tests.doubles import FakeClock, SecretManagerDouble, SimulatorDouble, TulipDouble
+from tests.doubles import FakeClock, SimulatorDouble, TulipDouble
 from tests.helpers import API_KEY, API_SECRET, BASE_URL, ROOT
 
 
@@ -72,8 +73,8 @@ def tulip() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def secret_manager() -> Iterator[SecretManagerDouble]:
-    double = SecretManagerDouble()
+def secret_manager() -> Iterator[SecretManagerEmulator]:
+    double = SecretManagerEmulator()
     yield double
     double.stop()
 

@@ -1,7 +1,6 @@
-"""Test doubles for what lies outside this machine, run for real on loopback.
+"""Test doubles for what lies outside this machine, run for real on loopback (the Secret Manager
+one is `devtools.secret_manager_emulator`, shared with `make bench`).
 
-- `SecretManagerDouble`: a plaintext gRPC server speaking Secret Manager's AccessSecretVersion,
-  reached by the real client through `SECRET_MANAGER_EMULATOR_HOST`.
 - `TulipDouble`: a threaded HTTP server on 127.0.0.1 that records each request and answers
   from a script (status, headers, body), for tests that need real sockets.
 - `SimulatorDouble`: devtools' Tulip simulator served on 127.0.0.1, for tests that need a Tulip
@@ -14,17 +13,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import grpc
-from google.cloud.secretmanager_v1.types import (
-    AccessSecretVersionRequest,
-    AccessSecretVersionResponse,
-    SecretPayload,
-)
 
 from devtools.tulip_simulator import DEFAULT_SEED, Simulator, make_server
 from function.timing import Clock
@@ -48,60 +39,6 @@ class FakeClock:
 
     def clock(self) -> Clock:
         return Clock(monotonic=lambda: self.now, wall=lambda: self.wall_now, sleep=self.sleep)
-
-
-class SecretManagerDouble:
-    """Secret Manager's AccessSecretVersion on 127.0.0.1, with scripted failures."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, bytes] = {}
-        self.failures: list[grpc.StatusCode] = []  # returned, in order, before any value
-        self.calls: list[str] = []
-        self.deadlines: list[float | None] = []  # seconds the client allowed each call
-        self.on_call: Callable[[], None] | None = None
-        self._lock = threading.Lock()
-        handler = grpc.method_handlers_generic_handler(
-            "google.cloud.secretmanager.v1.SecretManagerService",
-            {
-                "AccessSecretVersion": grpc.unary_unary_rpc_method_handler(
-                    self._access,
-                    request_deserializer=AccessSecretVersionRequest.deserialize,
-                    response_serializer=AccessSecretVersionResponse.serialize,
-                )
-            },
-        )
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def put(self, name: str, value: str | bytes) -> None:
-        """Make `name` (a full version name) hold `value`."""
-        self.values[name] = value.encode() if isinstance(value, str) else value
-
-    def stop(self) -> None:
-        self._server.stop(grace=None)
-
-    def _access(
-        self, request: AccessSecretVersionRequest, context: grpc.ServicerContext
-    ) -> AccessSecretVersionResponse:
-        with self._lock:
-            self.calls.append(request.name)
-            self.deadlines.append(context.time_remaining())
-            failure = self.failures.pop(0) if self.failures else None
-        if self.on_call is not None:
-            self.on_call()
-        if failure is not None:
-            context.abort(failure, "scripted failure")
-        if request.name not in self.values:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{request.name}] not found")
-        return AccessSecretVersionResponse(
-            name=request.name, payload=SecretPayload(data=self.values[request.name])
-        )
 
 
 @dataclass

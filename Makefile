@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: run demo test soak lint check-infra requirements clean
+.PHONY: run demo test soak bench lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(STAMP)
 ## test: lint, then every test (sets up .venv first if needed)
 test: lint
 	$(BIN)/python -m pytest
+
+## bench: tulip-link against a minimal and a naive function on loopback; a table and bench.json
+bench: $(STAMP)
+	$(BIN)/python -m devtools.bench
 
 ## soak: the tests RUNS times in a row (default 30), naming any that failed even once
 RUNS ?= 30

@@ -4,7 +4,9 @@ import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from function import handlers
+from function import handlers, instance
+
+instance.prepare_process()  # cold start: see function/instance.py
 
 
 @functions_framework.http

@@ -174,6 +174,11 @@ class Authenticator:
         if self._verify is not None:
             self._verify(headers, body, self._current_secrets(deadline))
 
+    def warm_up(self, deadline: Deadline) -> None:
+        """Read the secret now, before the first request needs it."""
+        if self._verify is not None:
+            self._current_secrets(deadline)
+
     def _current_secrets(self, deadline: Deadline) -> list[str]:
         name = self._settings.secret_version
         if name is not None:

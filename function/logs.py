@@ -33,6 +33,7 @@ Event = Literal[
     "link.batch",
     "tulip.retry",
     "mapping.when_failed",
+    "instance.warm_up_failed",
 ]
 
 

@@ -73,6 +73,13 @@ class LinkService:
             backoff=backoff,
         )
 
+    def warm_up(self) -> None:
+        """Read the Tulip token and open a connection to Tulip, before the first request needs
+        them; a request that comes meanwhile waits for the read in progress."""
+        deadline = self.deadline()
+        self.credentials.get(deadline)
+        self.tulip.connect(deadline)
+
     def deadline(self) -> Deadline:
         """A new request's deadline, counted from now."""
         return Deadline(self.clock, self.settings.deadline)

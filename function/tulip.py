@@ -30,6 +30,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.connectionpool import HTTPConnectionPool
 
 from . import __version__, logs
 from .batch import RateGate
@@ -173,6 +174,24 @@ class TulipClient:
         self._clock = clock
         self._backoff = backoff
         self._adapter = adapter or new_adapter()
+
+    def connect(self, deadline: Deadline) -> None:
+        """Open one connection to Tulip (TCP and TLS) into the pool, ahead of the first call."""
+        base = requests.PreparedRequest()
+        base.url = self._prefix
+        pool = self._adapter.get_connection_with_tls_context(base, verify=True)
+        assert isinstance(pool, HTTPConnectionPool)
+        # urllib3 has no public way to open a connection without a request: take one from the
+        # pool, connect it, give it back (tests/test_instance.py counts the connections).
+        connection = pool._get_conn()
+        connection.timeout = min(self._timeout, deadline.remaining())
+        try:
+            connection.connect()
+        except Exception:
+            connection.close()
+            raise
+        finally:
+            pool._put_conn(connection)
 
     def change_link(
         self,

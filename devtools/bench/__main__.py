@@ -161,7 +161,10 @@ def _measure(
             for connections in (1, 16):
                 headers = _headers(variant)
                 _load(wrk, port, headers, 1, 1)  # warm up, not counted
-                measured.loads[connections] = _load(wrk, port, headers, connections, seconds)
+                load = _load(wrk, port, headers, connections, seconds)
+                if load.errors:  # the figures would measure failures, not links
+                    raise SystemExit(f"{variant.name} answered {load.errors} requests non-2xx")
+                measured.loads[connections] = load
         measured.rss_mb = _rss_mb(process.pid)
     if variant.loaded:
         served = sum(load.requests for load in measured.loads.values())

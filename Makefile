@@ -21,13 +21,19 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 		-r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-## run: serve the function on :8080, wired to the Tulip simulator unless TULIP_BASE_URL is set
-run: $(STAMP)
-	$(BIN)/python -m devtools.run
+# Where `make run` and `make demo` listen: loopback only unless HOST says otherwise.
+HOST ?= 127.0.0.1
+PORT ?= 8080
+SIMULATOR_PORT ?= 8081
+RUN := $(BIN)/python -m devtools.run --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
 
-## demo: like run, but send the example request, show the link before and after, and stop
+## run: serve the function on $(PORT), wired to the Tulip simulator unless TULIP_BASE_URL is set
+run: $(STAMP)
+	$(RUN)
+
+## demo: like run, but send two example requests, show the links before and after, and stop
 demo: $(STAMP)
-	$(BIN)/python -m devtools.run --demo
+	$(RUN) --demo
 
 ## test: lint, then every test (sets up .venv first if needed)
 test: lint

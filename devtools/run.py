@@ -1,24 +1,35 @@
-"""Run the function locally: `make run` (serve until Ctrl-C) and `make demo` (one request, shown).
+"""Run the function locally: `make run` (serve until stopped) and `make demo` (two requests, shown).
 
-With no settings at all it starts the Tulip simulator and wires the function to it with the
-simulator's development token and a development Standard Webhooks secret, then prints a `curl`
-command that links two seeded records (it signs at send time, so it still works when pasted
-hours later) and where to see the result.
+Settings come from the environment, then from `.env` (`KEY=value` lines); a setting you gave is
+never replaced by a default.
 
-With `TULIP_BASE_URL` set (in the environment or in `.env`, `KEY=value` lines) it starts no
-simulator: the function calls that Tulip with the credentials you give (`TULIP_API_KEY` and
-`TULIP_API_SECRET`, or `TULIP_CREDENTIALS_SECRET`). `WEBHOOK_AUTH` and its secret default to the
-development ones unless set. Variables already in the environment win over `.env`.
-
-Ctrl-C stops everything this started.
+- Without `TULIP_BASE_URL` the Tulip simulator starts, and the function calls it with the
+  simulator's development token. Tulip credentials given without `TULIP_BASE_URL` are refused:
+  they would be meant for a real Tulip.
+- Callers are checked as the function always checks them. Unless you set `WEBHOOK_AUTH` it is
+  `standard-webhooks`, keyed, against the simulator, with the development secret below (it is
+  published, and reaches nothing but the simulator) and, against a real Tulip, with a random
+  secret made for this run and printed. A secret you give (`WEBHOOK_SECRET_VALUE`, or
+  `WEBHOOK_SECRET` in Secret Manager) is used as it is. The development secret never guards a
+  real Tulip.
+- Both servers listen on 127.0.0.1 only; `--host 0.0.0.0` (`make run HOST=0.0.0.0`) opens them
+  to the network, and then a real Tulip may not be reached with `WEBHOOK_AUTH=none`.
+- The settings are checked before anything starts, with the function's own messages.
+- SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closing), however many arrive, stop
+  everything within a few seconds; the children are killed with this process even when it is
+  killed outright (Linux: `PR_SET_PDEATHSIG`).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -27,21 +38,31 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from devtools.sign import auth_mode, signed_headers
-from function.auth import secret_lines
-from function.config import DEFAULT_SIGNATURE_HEADER
+from function.auth import secret_lines, standard_webhooks_key
+from function.config import DEFAULT_SIGNATURE_HEADER, load_settings, load_webhook_settings
+from function.outcomes import Failure
+from function.service import LinkService
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = Path("devtools/example-request.json")
 BATCH_EXAMPLE = Path("devtools/examples/batch-request.json")
 DEV_API_KEY = "apikey.2_DEVLOCALKEY"  # seeded in devtools/seed.json; local only
 DEV_API_SECRET = "dev-local-secret-not-for-production"
-DEV_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQgb25seTogbm90IGEgcmVhbCBzZWNyZXQh"  # local only
+DEV_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQgb25seTogbm90IGEgcmVhbCBzZWNyZXQh"  # simulator only
+LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_SECONDS = 30
+STOP_SECONDS = 3  # then SIGKILL: gunicorn can take far longer to stop on its own
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+TULIP_CREDENTIALS = ("TULIP_API_KEY", "TULIP_API_SECRET", "TULIP_CREDENTIALS_SECRET")
+
+
+class Stopped(Exception):
+    """A stop signal arrived while waiting."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -61,54 +82,57 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def function_environment(base: Mapping[str, str], simulator_url: str | None) -> dict[str, str]:
-    """The function's environment: `base`, with the development defaults filled in."""
-    env = dict(base)
+def function_environment(
+    given: Mapping[str, str], simulator_url: str | None, *, host: str = LOOPBACK
+) -> tuple[dict[str, str], str | None]:
+    """The function's environment: what was given, with the defaults for what was not. Also the
+    webhook secret made for this run, if one was (to be shown). `SystemExit` when the settings
+    given cannot be run as they are."""
+    env = {k: v for k, v in given.items() if v.strip()}  # empty means unset, as in the function
     if simulator_url is not None:
-        env.update(TULIP_BASE_URL=simulator_url, TULIP_API_KEY=DEV_API_KEY)
-        env.update(TULIP_API_SECRET=DEV_API_SECRET)
-        env.pop("TULIP_CREDENTIALS_SECRET", None)
-    if not env.get("WEBHOOK_AUTH"):
-        env.update(WEBHOOK_AUTH="standard-webhooks", WEBHOOK_SECRET_VALUE=DEV_WEBHOOK_SECRET)
-    return env
+        stray = [name for name in TULIP_CREDENTIALS if name in env]
+        if stray:
+            raise SystemExit(
+                f"{', '.join(stray)} set without TULIP_BASE_URL: set TULIP_BASE_URL too to "
+                "call that Tulip, or remove them to use the simulator"
+            )
+        env |= {"TULIP_BASE_URL": simulator_url, "TULIP_API_KEY": DEV_API_KEY}
+        env |= {"TULIP_API_SECRET": DEV_API_SECRET}
+    made = None
+    has_secret = "WEBHOOK_SECRET" in env or "WEBHOOK_SECRET_VALUE" in env
+    if "WEBHOOK_AUTH" not in env:
+        env["WEBHOOK_AUTH"] = "standard-webhooks"
+        if not has_secret and simulator_url is not None:
+            env["WEBHOOK_SECRET_VALUE"] = DEV_WEBHOOK_SECRET
+        elif not has_secret:
+            made = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+            env["WEBHOOK_SECRET_VALUE"] = made
+    if simulator_url is None and host != LOOPBACK and env["WEBHOOK_AUTH"] == "none":
+        raise SystemExit(
+            f"WEBHOOK_AUTH=none would let anyone who reaches {host} link records in "
+            f"{env.get('TULIP_BASE_URL')}: keep the default host (127.0.0.1), or set "
+            "WEBHOOK_AUTH and its secret"
+        )
+    return env, made
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    """Poll until something accepts connections on `port`; fail if `process` exits first."""
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with status {process.returncode} before it was ready")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on port {port} within {READY_TIMEOUT_SECONDS} s")
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        # As the servers do: a port held only by closed connections (TIME_WAIT) is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def first_secret(env: Mapping[str, str]) -> str | None:
-    """The first webhook secret given as a value (None when it lives in Secret Manager)."""
-    lines = secret_lines(env.get("WEBHOOK_SECRET_VALUE", ""))
-    return lines[0] if lines else None
+def check_settings(env: Mapping[str, str]) -> None:
+    """Refuse what the function would refuse on every request, with its own message."""
+    try:
+        LinkService(load_settings(env))  # also checks a token given as TULIP_API_KEY/SECRET
+        webhook = load_webhook_settings(env)
+        if webhook.mode == "standard-webhooks":
+            for secret in secret_lines(env.get("WEBHOOK_SECRET_VALUE", "")):
+                standard_webhooks_key(secret)
+    except Failure as failure:
+        raise SystemExit(f"Not started: {failure.message}") from None
 
 
 def curl_command(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> str | None:
     """A one-line curl command that signs the example request when it runs (None when the
-    secret is not known here)."""
+    secret is not known here: it lives in Secret Manager)."""
     url = f"http://localhost:{port}"
-    mode = env.get("WEBHOOK_AUTH", "none")
+    mode = auth_mode(env.get("WEBHOOK_AUTH", "none"))
     data = shlex.join(["--data-binary", f"@{example}"])
     if mode == "none":
         return f"curl -sS {url} -H 'Content-Type: application/json' {data}"
@@ -120,6 +144,197 @@ def curl_command(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
         sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
     sign += ["--curl-args", str(example)]
     return f"curl -sS {url} $({shlex.join(sign)}) {data}"
+
+
+def first_secret(env: Mapping[str, str]) -> str | None:
+    """The first webhook secret given as a value (None when it lives in Secret Manager)."""
+    lines = secret_lines(env.get("WEBHOOK_SECRET_VALUE", ""))
+    return lines[0] if lines else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start what is needed, then serve (or run the demo); returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default=LOOPBACK, help="where both servers listen")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
+    parser.add_argument("--simulator-port", type=int, default=8081)
+    parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    parser.add_argument(
+        "--example",
+        type=Path,
+        default=EXAMPLE,
+        help="the payload the printed command sends (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="send two example requests, show before/after, stop"
+    )
+    args = parser.parse_args(argv)
+
+    given = {**read_env_file(args.env_file), **os.environ}
+    use_simulator = not given.get("TULIP_BASE_URL", "").strip()
+    simulator_url = f"http://{LOOPBACK}:{args.simulator_port}" if use_simulator else None
+    env, made_secret = function_environment(given, simulator_url, host=args.host)
+    check_settings(env)
+    ports = [(args.port, "the function")]
+    if use_simulator:
+        ports.append((args.simulator_port, "the simulator"))
+    for port, what in ports:
+        if not port_is_free(args.host, port):
+            raise SystemExit(
+                f"Port {port} (for {what}) is in use: stop what uses it, or choose another "
+                "(make run PORT=... SIMULATOR_PORT=...)"
+            )
+
+    stop = StopSignals()
+    children = Children()
+    try:
+        if use_simulator:
+            simulator = children.start(
+                [
+                    "devtools.tulip_simulator",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.simulator_port),
+                ],
+                os.environ,
+            )
+            wait_for_port(args.host, args.simulator_port, simulator, "The Tulip simulator", stop)
+        function = children.start(
+            [
+                "functions_framework",
+                "--target",
+                "link_records",
+                "--source",
+                "main.py",
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+            ],
+            env,
+        )
+        wait_for_port(args.host, args.port, function, "The function", stop)
+        if args.demo:
+            return demo(args.port, env, simulator_url)
+        explain(args, env, simulator_url, made_secret)
+        children.wait_any(stop)
+        return 1  # a child stopped on its own
+    except Stopped:
+        return 0
+    finally:
+        stop.ignore_further()  # nothing may interrupt the cleanup below
+        children.stop()
+
+
+class StopSignals:
+    """Records SIGINT, SIGTERM and SIGHUP instead of raising where they land: the waits poll
+    `requested`, so a signal (or several, as `make` passes them on) never interrupts cleanup."""
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        for number in STOP_SIGNALS:
+            # Set explicitly: a shell that starts us in the background passes SIGINT on ignored.
+            signal.signal(number, self._record)
+
+    def _record(self, number: int, frame: object) -> None:
+        self.requested = self.requested or number
+
+    def check(self) -> None:
+        """Raise `Stopped` if a stop signal has arrived."""
+        if self.requested is not None:
+            raise Stopped
+
+    def ignore_further(self) -> None:
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
+
+
+class Children:
+    """The processes this run started, each in its own process group (so that stopping one stops
+    its own children, gunicorn's worker), each killed by the kernel should this process die."""
+
+    def __init__(self) -> None:
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, module_and_args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module_and_args],
+            cwd=ROOT,
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - we start no threads
+        )
+        self._processes.append(process)
+        return process
+
+    def wait_any(self, stop: StopSignals) -> None:
+        """Until a child exits or a stop signal arrives (`Stopped`)."""
+        while all(process.poll() is None for process in self._processes):
+            stop.check()
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGINT to each (the simulator stops, gunicorn shuts down quickly), SIGKILL to what is
+        left after `STOP_SECONDS`."""
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For `preexec_fn`: have the kernel kill the child when `parent` dies (Linux)."""
+    libc_name = ctypes.util.find_library("c")
+
+    def arrange() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(libc_name or "libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the call above
+            os._exit(1)
+
+    return arrange
+
+
+def wait_for_port(
+    host: str, port: int, process: subprocess.Popen[bytes], what: str, stop: StopSignals
+) -> None:
+    """Poll until something accepts connections on `port`; fail if `process` exits first."""
+    address = LOOPBACK if host in ("0.0.0.0", "::", "") else host
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        stop.check()
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with status {process.returncode} before it was ready")
+        try:
+            with socket.create_connection((address, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not listen on port {port} within {READY_TIMEOUT_SECONDS} s")
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on `host:port` now."""
+    with socket.socket() as probe:
+        # As the servers do: a port held only by closed connections (TIME_WAIT) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def show_links(simulator_url: str, table_link: str) -> list[list[str]]:
@@ -142,7 +357,7 @@ def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
             header=env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER),
             now=time.time(),
         )
-    request = urllib.request.Request(f"http://127.0.0.1:{port}", body, headers, method="POST")
+    request = urllib.request.Request(f"http://{LOOPBACK}:{port}", body, headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.load(answer)
@@ -150,115 +365,17 @@ def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
         return error.code, json.load(error)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start what is needed, then serve (or run the demo); returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
-    parser.add_argument("--simulator-port", type=int, default=8081)
-    parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
-    parser.add_argument(
-        "--example",
-        type=Path,
-        default=EXAMPLE,
-        help="the payload the printed command sends (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--demo", action="store_true", help="send the example request, show before/after, stop"
-    )
-    args = parser.parse_args(argv)
-
-    base = {**read_env_file(args.env_file), **os.environ}
-    use_simulator = not base.get("TULIP_BASE_URL")
-    for port, what in [(args.port, "the function")] + (
-        [(args.simulator_port, "the simulator")] if use_simulator else []
-    ):
-        if not port_is_free(port):
-            raise SystemExit(
-                f"Port {port} (for {what}) is in use: stop what uses it, or pass another port"
-            )
-
-    children = Children()
-    # Ctrl-C, and `kill`, stop the children too; SIGINT is set explicitly because a shell that
-    # starts us in the background passes it on ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        simulator_url = None
-        if use_simulator:
-            simulator_url = f"http://127.0.0.1:{args.simulator_port}"
-            simulator = children.start(
-                ["devtools.tulip_simulator", "--port", str(args.simulator_port)], os.environ
-            )
-            wait_for_port(args.simulator_port, simulator, "The Tulip simulator")
-        env = function_environment(base, simulator_url)
-        function = children.start(
-            [
-                "functions_framework",
-                "--target",
-                "link_records",
-                "--source",
-                "main.py",
-                "--port",
-                str(args.port),
-            ],
-            env,
-        )
-        wait_for_port(args.port, function, "The function")
-        if args.demo:
-            return demo(args.port, env, simulator_url)
-        explain(args.port, env, simulator_url, args.example)
-        children.wait_any()
-        return 1  # a child stopped on its own
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        children.stop()
-
-
-class Children:
-    """The processes this run started, each in its own process group so that stopping one
-    stops its own children too (gunicorn's workers)."""
-
-    def __init__(self) -> None:
-        self._processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, module_and_args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *module_and_args],
-            cwd=ROOT,
-            env=dict(env),
-            start_new_session=True,
-        )
-        self._processes.append(process)
-        return process
-
-    def wait_any(self) -> None:
-        while all(process.poll() is None for process in self._processes):
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        # SIGINT: the simulator stops serving, gunicorn shuts down at once.
-        for process in self._processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)
-        for process in self._processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
 def explain(
-    port: int, env: Mapping[str, str], simulator_url: str | None, example: Path = EXAMPLE
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    simulator_url: str | None,
+    made_secret: str | None,
 ) -> None:
     """Say what runs where, and how to try it."""
+    where = "localhost" if args.host == LOOPBACK else args.host
     print(
-        f"\nThe function is serving on http://localhost:{port} "
-        f"(WEBHOOK_AUTH={env['WEBHOOK_AUTH']})."
+        f"\nThe function is serving on http://{where}:{args.port} "
+        f"(WEBHOOK_AUTH={env['WEBHOOK_AUTH']}; listening on {args.host})."
     )
     if simulator_url:
         print(
@@ -267,9 +384,18 @@ def explain(
         )
     else:
         print(f"It calls the real Tulip at {env['TULIP_BASE_URL']}.")
-    command = curl_command(port, env, example)
+    if made_secret:
+        print(
+            f"Callers must sign with the Standard Webhooks secret made for this run:\n\n"
+            f"  {made_secret}\n\n(set WEBHOOK_AUTH and WEBHOOK_SECRET_VALUE to choose your own)."
+        )
+    command = curl_command(args.port, env, args.example)
     if command is None:
-        print("\nSign requests with: python -m devtools.sign --secret <secret> --curl URL FILE")
+        print(
+            "\nThe webhook secret is in Secret Manager: sign requests with\n"
+            "  .venv/bin/python -m devtools.sign --mode "
+            f"{env['WEBHOOK_AUTH']} --secret <secret> --curl URL FILE"
+        )
     else:
         print("\nLink two records (from the repository's root; the command signs when it runs):\n")
         print(f"  {command}\n")
@@ -282,8 +408,8 @@ def demo(port: int, env: Mapping[str, str], simulator_url: str | None) -> int:
     for example in (EXAMPLE, BATCH_EXAMPLE):
         body = json.loads((ROOT / example).read_text())
         table_links = sorted(
-            {body.get("tableLinkId")}
-            | {link.get("tableLinkId") for link in body.get("links", [])} - {None}
+            {body.get("tableLinkId")} | {link.get("tableLinkId") for link in body.get("links", [])}
+            - {None}
         )
         if simulator_url:
             for table_link in table_links:

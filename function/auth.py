@@ -52,13 +52,21 @@ class Headers(Protocol):
     def getlist(self, key: str) -> list[str]: ...
 
 
+# Logged (never answered) when a well-formed signature does not match: the usual causes.
+MISMATCH_HINT = (
+    "check that the body arrives byte for byte as it was signed (curl -d strips newlines: "
+    "send files with --data-binary @file; a proxy must not re-encode the JSON) and that both "
+    "sides hold the same secret (mid-rotation, the new one must be added here first)"
+)
+
+
 class Unauthenticated(Failure):
-    """The caller did not prove who it is. `reason` is for the log only."""
+    """The caller did not prove who it is. `reason` (and `hint`) are for the log only."""
 
     outcome = Outcome.UNAUTHENTICATED
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(GENERIC_MESSAGE, log={"reason": reason})
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(GENERIC_MESSAGE, log={"reason": reason, "hint": hint})
 
 
 def secret_lines(value: str) -> list[str]:
@@ -112,7 +120,10 @@ def verify_standard_webhooks(
         raise Unauthenticated("no v1 signature")
     expected = [standard_webhooks_digest(k, message_id, timestamp_text, body) for k in keys]
     if not _any_equal(expected, signatures):
-        raise Unauthenticated("no signature matches")
+        raise Unauthenticated(
+            "no signature matches",
+            MISMATCH_HINT + ", and that webhook-id and webhook-timestamp are the signed ones",
+        )
 
 
 def verify_hmac_sha256(headers: Headers, body: bytes, keys: list[bytes], header: str) -> None:
@@ -131,7 +142,7 @@ def verify_hmac_sha256(headers: Headers, body: bytes, keys: list[bytes], header:
             raise Unauthenticated(f"{header} is neither hex nor base64") from None
     expected = [hmac.digest(key, body, hashlib.sha256) for key in keys]
     if not _any_equal(expected, [given]):
-        raise Unauthenticated("the signature does not match")
+        raise Unauthenticated("the signature does not match", MISMATCH_HINT)
 
 
 def verify_token(headers: Headers, tokens: list[str]) -> None:

@@ -130,6 +130,17 @@ def test_a_tampered_body_is_refused(client, standard, capsys):
     assert_refused(response, capsys, "no signature matches")
 
 
+def test_a_mismatch_logs_the_usual_mistakes_never_the_expected_signature(client, standard, capsys):
+    body = json.dumps(request_body()).encode() + b"\n"
+    headers = sw_headers(body)
+    response = post(client, body.rstrip(b"\n"), headers)  # what curl -d does to a file
+    assert response.status_code == 401
+    [line] = log_lines(capsys.readouterr().out)
+    assert "--data-binary" in line["hint"] and "hint" not in response.json
+    expected = sw_headers(body.rstrip(b"\n"))["webhook-signature"]
+    assert expected not in json.dumps(line) and expected[3:] not in json.dumps(line)
+
+
 @pytest.mark.parametrize("offset", [-301, 301, -10_000, 10**6])
 def test_stale_and_future_timestamps_are_refused(client, standard, offset):
     body = json.dumps(request_body()).encode()

@@ -1,16 +1,34 @@
-"""The local runner's choices: .env parsing, simulator or real Tulip, the printed command."""
+"""The local runner's choices: .env, defaults that never override, a real Tulip kept safe, settings
+checked before anything starts, and printed commands that pass."""
 
 from __future__ import annotations
 
+import base64
 import shlex
+import subprocess
+import sys
+
+import pytest
+from werkzeug.datastructures import Headers
 
 from devtools.run import (
     DEV_API_KEY,
     DEV_WEBHOOK_SECRET,
+    EXAMPLE,
+    check_settings,
     curl_command,
     function_environment,
     read_env_file,
 )
+from function.auth import Authenticator
+from function.config import load_webhook_settings
+from function.secret_manager import SecretCache
+from function.timing import SYSTEM_CLOCK, Deadline
+from tests.helpers import ROOT
+
+SIMULATOR = "http://127.0.0.1:8081"
+REAL = {"TULIP_BASE_URL": "https://acme.tulip.co", "TULIP_API_KEY": "apikey.2_x"}
+REAL |= {"TULIP_API_SECRET": "s"}
 
 
 def test_env_file_lines(tmp_path):
@@ -28,48 +46,111 @@ def test_env_file_lines(tmp_path):
 
 
 def test_with_no_settings_the_simulator_and_dev_secrets_are_wired():
-    env = function_environment({"PATH": "/bin"}, "http://127.0.0.1:8081")
-    assert env["TULIP_BASE_URL"] == "http://127.0.0.1:8081"
-    assert env["TULIP_API_KEY"] == DEV_API_KEY
+    env, made = function_environment({"PATH": "/bin"}, SIMULATOR)
+    assert env["TULIP_BASE_URL"] == SIMULATOR and env["TULIP_API_KEY"] == DEV_API_KEY
     assert env["WEBHOOK_AUTH"] == "standard-webhooks"
-    assert env["WEBHOOK_SECRET_VALUE"] == DEV_WEBHOOK_SECRET
+    assert env["WEBHOOK_SECRET_VALUE"] == DEV_WEBHOOK_SECRET and made is None
 
 
-def test_a_real_tulip_keeps_its_settings():
-    given = {
-        "TULIP_BASE_URL": "https://acme.tulip.co",
-        "TULIP_CREDENTIALS_SECRET": "s",
-        "WEBHOOK_AUTH": "token",
-        "WEBHOOK_SECRET_VALUE": "t",
-    }
-    assert function_environment(given, None) == given
+def test_a_secret_the_user_gave_is_never_replaced_by_a_default():
+    mine = "whsec_" + base64.b64encode(b"my own secret, not the dev one").decode()
+    env, made = function_environment({"WEBHOOK_SECRET_VALUE": mine}, SIMULATOR)
+    assert (env["WEBHOOK_AUTH"], env["WEBHOOK_SECRET_VALUE"], made) == (
+        "standard-webhooks",
+        mine,
+        None,
+    )
+    env, _ = function_environment({"WEBHOOK_SECRET": "projects/p/secrets/s"}, SIMULATOR)
+    assert "WEBHOOK_SECRET_VALUE" not in env
+    given = {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t0ken", "MAX_BODY_BYTES": "9"}
+    env, _ = function_environment(given, SIMULATOR)
+    assert given.items() <= env.items()
 
 
-def test_the_curl_command_signs_at_send_time():
-    env = function_environment({}, "http://127.0.0.1:8081")
+def test_a_real_tulip_never_gets_the_development_secret():
+    first, made = function_environment(REAL, None)
+    second, _ = function_environment(REAL, None)
+    assert first["TULIP_BASE_URL"] == REAL["TULIP_BASE_URL"]
+    assert made == first["WEBHOOK_SECRET_VALUE"] != DEV_WEBHOOK_SECRET
+    assert made.startswith("whsec_") and len(base64.b64decode(made[6:])) == 32
+    assert second["WEBHOOK_SECRET_VALUE"] != made  # made for each run
+    given = {**REAL, "WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "mine"}
+    assert function_environment(given, None) == (given, None)
+
+
+def test_a_real_tulip_open_to_the_network_must_authenticate_callers():
+    unauthenticated = {**REAL, "WEBHOOK_AUTH": "none"}
+    assert function_environment(unauthenticated, None)[0]["WEBHOOK_AUTH"] == "none"  # loopback
+    with pytest.raises(SystemExit, match="WEBHOOK_AUTH=none would let anyone"):
+        function_environment(unauthenticated, None, host="0.0.0.0")
+
+
+def test_tulip_credentials_without_a_tulip_are_refused():
+    with pytest.raises(SystemExit, match="TULIP_API_KEY set without TULIP_BASE_URL"):
+        function_environment({"TULIP_API_KEY": "apikey.2_x", "TULIP_BASE_URL": " "}, SIMULATOR)
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": None}, "token needs a secret"),
+        ({"TULIP_API_KEY": None}, "TULIP_CREDENTIALS_SECRET is not set"),
+        ({"WEBHOOK_SECRET_VALUE": "not-whsec"}, "not a Standard Webhooks secret"),
+        ({"TULIP_API_KEY": "key:with-colon"}, "not a usable Tulip API token"),
+        ({"TULIP_TIMEOUT_SECONDS": "soon"}, "TULIP_TIMEOUT_SECONDS"),
+    ],
+)
+def test_bad_settings_stop_the_runner_with_the_functions_message(given, says):
+    env = {**REAL, "WEBHOOK_AUTH": "standard-webhooks", "WEBHOOK_SECRET_VALUE": DEV_WEBHOOK_SECRET}
+    env = {k: v for k, v in (env | given).items() if v is not None}
+    with pytest.raises(SystemExit, match=says):
+        check_settings(env)
+
+
+def test_the_runner_refuses_before_starting_anything(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("WEBHOOK_AUTH=token\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.run", "--env-file", str(env_file), "--port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Not started: Invalid settings: WEBHOOK_AUTH=token needs a secret" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"WEBHOOK_SECRET_VALUE": DEV_WEBHOOK_SECRET},
+        {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t0ken\nnext"},
+        {"WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "k", "WEBHOOK_SIGNATURE_HEADER": "X-S"},
+    ],
+)  # fmt: skip
+def test_the_printed_command_signs_a_request_the_function_accepts(settings):
+    env, _ = function_environment(settings, SIMULATOR)
     command = curl_command(8080, env)
     assert command is not None
-    assert command.startswith("curl -sS http://localhost:8080 $(")
-    inner = command[command.index("$(") + 2 : command.index(")")]
-    assert shlex.split(inner)[:3] == [".venv/bin/python", "-m", "devtools.sign"]
-    assert "--curl-args" in inner and command.endswith(
-        "--data-binary @devtools/example-request.json"
+    assert command.endswith(f"--data-binary @{EXAMPLE}")
+    sign = command[command.index("$(") + 2 : command.index(")")]
+    words = shlex.split(sign)
+    assert words[:3] == [".venv/bin/python", "-m", "devtools.sign"]
+    options = subprocess.run(
+        [sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    headers = Headers(
+        [(name, value) for name, _, value in (o.partition(":") for o in options[1::2])]
     )
+    authenticator = Authenticator(
+        load_webhook_settings(env), SecretCache(lambda *_: "", 0, SYSTEM_CLOCK), SYSTEM_CLOCK
+    )
+    authenticator.check(headers, (ROOT / EXAMPLE).read_bytes(), Deadline(SYSTEM_CLOCK, 5))
 
 
-def test_curl_commands_for_the_other_modes():
+def test_without_authentication_the_command_is_plain_and_a_secret_manager_secret_has_none():
     assert "devtools.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
-    hmac = curl_command(
-        8080,
-        {
-            "WEBHOOK_AUTH": "hmac-sha256",
-            "WEBHOOK_SECRET_VALUE": "a\nb",
-            "WEBHOOK_SIGNATURE_HEADER": "X-Sig",
-        },
-    )
-    assert hmac is not None
-    assert "--secret a " in hmac and "--header X-Sig" in hmac
-    assert (
-        curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "projects/p/secrets/s"})
-        is None
-    )
+    assert curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "s"}) is None

@@ -40,6 +40,8 @@ class Running:
     function: str
     simulator: str
     curl: str
+    process: subprocess.Popen[str]
+    ports: tuple[int, int]
 
     def post(self, payload: dict, *, sign: bool = True) -> tuple[int, dict]:
         return self.post_bytes(json.dumps(payload).encode(), sign=sign)
@@ -67,32 +69,19 @@ class Running:
 
 
 @contextlib.contextmanager
-def runner(**settings: str) -> Iterator[Running]:
+def runner(*args: str, **settings: str) -> Iterator[Running]:
     """`python -m devtools.run` on free ports with `settings` in its environment, until the
-    block ends; then Ctrl-C, and both ports must be free."""
+    block ends; then Ctrl-C (unless the block stopped it), and both ports must be free."""
     port, sim_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
     env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
     env |= settings
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devtools.run",
-            "--port",
-            str(port),
-            "--simulator-port",
-            str(sim_port),
-            "--env-file",
-            os.devnull,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        [sys.executable, "-m", "devtools.run", "--port", str(port),
+         "--simulator-port", str(sim_port), "--env-file", os.devnull, *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
-    )
+    )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
     output = process.stdout
     assert output is not None
@@ -118,14 +107,41 @@ def runner(**settings: str) -> Iterator[Running]:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("the runner did not get ready:\n" + "".join(seen))
     assert curl is not None, "".join(seen)
+    running = Running(
+        f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl, process, (port, sim_port)
+    )
     try:
-        yield Running(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl)
+        yield running
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
-        assert process.wait(timeout=20) == 0
-    for used in (port, sim_port):
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", used)) != 0, f"port {used} still served"
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+            assert process.wait(timeout=20) == 0
+    assert_free(port, sim_port)
+
+
+def assert_free(*ports: int, seconds: float = 10) -> None:
+    """Every port refuses connections (polled: a killed process's sockets close just after)."""
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            assert time.monotonic() < deadline, f"port {port} still served"
+            time.sleep(0.05)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses a socket listens on for `port`, from the kernel's table (Linux)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, _, port_hex = local.rpartition(":")
+                if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                    found.add(address)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +261,26 @@ def test_a_readme_third_party_payload_links_through_make_run():
             ["SN-0001", "PUMP-A"],
             ["SN-0002", "PUMP-A"],
         ]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_both_servers_listen_on_loopback_only(running):
+    for port in running.ports:
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
+
+
+@pytest.mark.parametrize("times", [1, 2])
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_every_stop_signal_stops_everything_however_often_it_comes(number, times):
+    with runner() as started:
+        for _ in range(times):  # make passes a signal on a second time
+            os.killpg(started.process.pid, number)
+        assert started.process.wait(timeout=10) == 0  # within a few seconds
+    # runner() has found both ports free
+
+
+def test_the_servers_die_with_the_runner_even_when_it_is_killed():
+    with runner() as started:
+        os.kill(started.process.pid, signal.SIGKILL)  # no chance to clean up
+        started.process.wait(timeout=10)
+    # runner() has found both ports free: the kernel killed the children

@@ -407,10 +407,10 @@ def demo(port: int, env: Mapping[str, str], simulator_url: str | None) -> int:
     failed = False
     for example in (EXAMPLE, BATCH_EXAMPLE):
         body = json.loads((ROOT / example).read_text())
-        table_links = sorted(
-            {body.get("tableLinkId")} | {link.get("tableLinkId") for link in body.get("links", [])}
-            - {None}
-        )
+        named = {body.get("tableLinkId")} | {
+            link.get("tableLinkId") for link in body.get("links", [])
+        }
+        table_links = sorted(named - {None})
         if simulator_url:
             for table_link in table_links:
                 print(f"\nBefore: {table_link} links {show_links(simulator_url, table_link)}")

@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 # checkov pins old libraries: it gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+SCHEMAS := .cache/provider-schemas
+SCHEMA_STAMP := $(SCHEMAS)/.downloaded
 
 .PHONY: run demo test soak bench lint check-infra requirements clean
 
@@ -14,6 +16,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
+
+# The providers' schemas (CDK for Terraform wheels, about 100 MB), downloaded, never installed.
+$(SCHEMA_STAMP): requirements-schema.txt
+	rm -rf $(SCHEMAS)
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r requirements-schema.txt -d $(SCHEMAS)
+	touch $(SCHEMA_STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -58,8 +67,10 @@ lint: $(STAMP)
 		echo "SKIPPED: terraform is not installed, so 'terraform fmt -check' did not run"; \
 	fi
 
-## check-infra: the checkov policy scan of infra/ (offline, its own venv)
-check-infra: $(CHECKOV_STAMP)
+## check-infra: infra/ against the providers' schemas, then the checkov policy scan (offline)
+check-infra: $(CHECKOV_STAMP) $(SCHEMA_STAMP) $(STAMP)
+	$(BIN)/python -m devtools.provider_schema --wheels $(SCHEMAS)
+	PROVIDER_SCHEMAS=$(SCHEMAS) $(BIN)/python -m pytest -q tests/test_provider_schema.py
 	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \
 		--skip-download --quiet --compact
 
@@ -71,4 +82,4 @@ requirements: $(STAMP)
 		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache infra/build
+	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache infra/build

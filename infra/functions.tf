@@ -79,12 +79,6 @@ resource "google_cloudfunctions2_function" "link" {
     }
   }
 
-  depends_on = [
-    google_project_service.enabled,
-    google_secret_manager_secret_iam_member.runtime_reads,
-    google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_reads_staged_source,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_artifact_registry_repository_iam_member.build_pushes_images,
-  ]
+  # After the build account's grants (and the runtime's secret access) are live: iam.tf.
+  depends_on = [time_sleep.build_grants_live]
 }

@@ -22,18 +22,28 @@ resource "google_service_account" "invoker" {
 }
 
 # Build: the only project-level grants in this configuration. Log writing has no narrower
-# scope, and the build reads the source from the bucket Cloud Functions stages it in
-# (gcf-v2-sources-*), which only exists after the first deploy.
+# scope. The build fetches the source from the bucket Cloud Functions stages it in
+# (gcf-v2-sources-<project number>-<region>), which only exists after the first deploy, so the
+# grant is on the project, narrowed by a condition to those buckets. Storage Object Admin, not
+# Viewer: it is what Cloud Run's page on build service accounts asks for ("to retrieve the
+# function source from the Cloud Storage bucket, and to store build images"); Cloud Functions'
+# 1st gen page lists Object Viewer and Object Admin both. roles/run.builder would grant far more.
 resource "google_project_iam_member" "build_writes_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = google_service_account.build.member
 }
 
-resource "google_project_iam_member" "build_reads_staged_source" {
+resource "google_project_iam_member" "build_uses_staged_source" {
   project = var.project_id
-  role    = "roles/storage.objectViewer"
+  role    = "roles/storage.objectAdmin"
   member  = google_service_account.build.member
+
+  condition {
+    title       = "gcf-v2-sources buckets only"
+    description = "The buckets Cloud Functions stages function sources in."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
+  }
 }
 
 resource "google_storage_bucket_iam_member" "build_reads_source" {
@@ -47,6 +57,33 @@ resource "google_artifact_registry_repository_iam_member" "build_pushes_images" 
   repository = google_artifact_registry_repository.functions.name
   role       = "roles/artifactregistry.writer"
   member     = google_service_account.build.member
+}
+
+# The Eventarc trigger (use_eventarc_trigger) acts through Eventarc's service agent; in a new
+# project its role arrives late and the first trigger fails ("Permission denied while using the
+# Eventarc Service Agent", terraform-provider-google#25294). Granted explicitly, then waited for.
+resource "google_project_iam_member" "eventarc_agent" {
+  count   = var.use_eventarc_trigger ? 1 : 0
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = google_project_service_identity.eventarc[0].member
+}
+
+# IAM changes take about two minutes to apply everywhere, sometimes seven or more. A build that
+# starts before its account's grants are live fails with "Access to bucket ... denied"
+# (the provider's own acceptance test waited 60 s and still flaked; the wait was doubled:
+# GoogleCloudPlatform/magic-modules#11909). The functions wait for this.
+resource "time_sleep" "build_grants_live" {
+  create_duration = "${var.iam_propagation_seconds}s"
+
+  depends_on = [
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_uses_staged_source,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_project_iam_member.eventarc_agent,
+    google_secret_manager_secret_iam_member.runtime_reads,
+  ]
 }
 
 # Invoker grants go on the Cloud Run service behind each gen2 function.
@@ -66,17 +103,26 @@ resource "google_cloud_run_service_iam_member" "events_invoker" {
   member   = google_service_account.invoker.member
 }
 
+# A push subscription delivers at once. Before the invoker grant is live every delivery is
+# refused with 403 and counts as an attempt: five attempts at 10 s backoff reach the dead-letter
+# topic in minutes, and a smoke test fires the alert. The subscription waits for the grant.
+resource "time_sleep" "invoker_grant_live" {
+  create_duration = "${var.iam_propagation_seconds}s"
+
+  depends_on = [google_cloud_run_service_iam_member.events_invoker]
+}
+
 # Pub/Sub's own service agent moves undeliverable messages to the dead-letter topic: it must
 # publish there and acknowledge them on the source subscription.
 resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {
   topic  = google_pubsub_topic.dead_letter.name
   role   = "roles/pubsub.publisher"
-  member = local.pubsub_service_agent
+  member = google_project_service_identity.pubsub.member
 }
 
 resource "google_pubsub_subscription_iam_member" "agent_acks_dead_letters" {
   count        = var.use_eventarc_trigger ? 0 : 1
   subscription = google_pubsub_subscription.push[0].name
   role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
+  member       = google_project_service_identity.pubsub.member
 }

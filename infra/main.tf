@@ -2,10 +2,11 @@
 #   webhook: public, authenticates callers itself (WEBHOOK_AUTH), for third-party systems.
 #   events:  private, fed by a Pub/Sub push subscription (OIDC) with a dead-letter topic.
 # Files by concern: source.tf, secrets.tf, iam.tf, functions.tf, pubsub.tf, monitoring.tf.
-
-data "google_project" "this" {
-  project_id = var.project_id
-}
+#
+# A first apply in a new project races Google's eventual consistency in three places; each
+# has a wait (time_sleep, created once, never on later applies): IAM grants take about two
+# minutes to apply everywhere, a new log-based metric takes minutes before an alert may use
+# it. See iam.tf and monitoring.tf, and infra/README.md for what a first deploy looks like.
 
 resource "google_project_service" "enabled" {
   for_each = toset([
@@ -28,9 +29,27 @@ resource "google_project_service" "enabled" {
   disable_on_destroy = false
 }
 
-locals {
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+# Google's service agents exist only once something creates them; granting roles to a computed
+# e-mail of an agent that does not exist yet fails. Creating them here makes them exist first
+# (and needs no project number, so no plan-time read of the project).
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  project  = var.project_id
+  service  = "pubsub.googleapis.com"
 
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider = google-beta
+  count    = var.use_eventarc_trigger ? 1 : 0
+  project  = var.project_id
+  service  = "eventarc.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
   # Settings both functions share; empty ones are left out (the code treats them as unset).
   common_env = {
     for name, value in {

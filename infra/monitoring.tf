@@ -1,12 +1,14 @@
 # Every request ends with one log line whose `event` is link.done, link.rejected or link.failed.
 # The metric counts the last two; the alerts fire on failures and on any dead letter.
 
+# The functions' names are known before they exist: the metric does not wait for them, so it is
+# created early in a first apply, and the alert that reads it waits below.
 resource "google_logging_metric" "link_problems" {
   name        = "${var.name_prefix}/link_problems"
   description = "tulip-link requests that ended rejected (the request or its values) or failed (we or Tulip could not do it now)."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
-    resource.labels.service_name=(${join(" OR ", [for f in google_cloudfunctions2_function.link : "\"${f.name}\""])})
+    resource.labels.service_name=(${join(" OR ", [for key in keys(local.functions) : "\"${var.name_prefix}-${key}\""])})
     jsonPayload.event=("link.failed" OR "link.rejected")
   EOT
 
@@ -69,6 +71,15 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   depends_on = [google_project_service.enabled]
 }
 
+# A new log-based metric is not at once usable in an alert: "Cannot find metric(s) ... it could
+# take up to 10 minutes to become available" (terraform-provider-google#11102, still open). The
+# alert waits; should it still meet the 404, a second `terraform apply` creates it.
+resource "time_sleep" "metric_available" {
+  create_duration = "${var.metric_propagation_seconds}s"
+
+  depends_on = [google_logging_metric.link_problems]
+}
+
 resource "google_monitoring_alert_policy" "link_failures" {
   display_name          = "${var.name_prefix}: links failing"
   combiner              = "OR"
@@ -93,4 +104,6 @@ resource "google_monitoring_alert_policy" "link_failures" {
     mime_type = "text/markdown"
     content   = "tulip-link could not link records (Tulip unreachable, rate limited or refusing our token, Secret Manager failing, or bad settings). The log lines with `jsonPayload.event=\"link.failed\"` say which (`errorCode`, `tulipErrorUniqueID`)."
   }
+
+  depends_on = [time_sleep.metric_available]
 }

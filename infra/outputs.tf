@@ -1,3 +1,8 @@
+output "project_id" {
+  description = "The project everything is in (for gcloud --project)."
+  value       = var.project_id
+}
+
 output "webhook_url" {
   description = "Where third-party systems POST link requests."
   value       = google_cloudfunctions2_function.link["webhook"].service_config[0].uri
@@ -8,8 +13,13 @@ output "events_url" {
   value       = google_cloudfunctions2_function.link["events"].service_config[0].uri
 }
 
+output "function_names" {
+  description = "The two functions (and their Cloud Run services), by role: webhook and events."
+  value       = { for key, function in google_cloudfunctions2_function.link : key => function.name }
+}
+
 output "requests_topic" {
-  description = "Publish link requests here."
+  description = "Publish link requests here (full name, as gcloud takes it)."
   value       = google_pubsub_topic.requests.id
 }
 

@@ -51,8 +51,9 @@ resource "google_pubsub_subscription" "push" {
     }
   }
 
+  # Not before the push can be accepted (iam.tf) and a dead letter can be published.
   depends_on = [
-    google_cloud_run_service_iam_member.events_invoker,
+    time_sleep.invoker_grant_live,
     google_pubsub_topic_iam_member.agent_publishes_dead_letters,
   ]
 }

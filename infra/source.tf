@@ -34,14 +34,17 @@ resource "google_storage_bucket" "source" {
   force_destroy = true
   labels        = var.labels
 
+  # Each archive has a name of its own (its hash), so there are never "newer versions" of one:
+  # a code change replaces the object, which Terraform deletes, leaving a noncurrent version.
+  # Those are kept 30 days (to go back to) and then deleted; the live archive is never touched.
   versioning {
     enabled = true
   }
 
   lifecycle_rule {
     condition {
-      num_newer_versions = 3
-      with_state         = "ARCHIVED"
+      days_since_noncurrent_time = 30
+      with_state                 = "ARCHIVED"
     }
     action {
       type = "Delete"

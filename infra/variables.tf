@@ -25,7 +25,7 @@ variable "name_prefix" {
   default     = "tulip-link"
 
   validation {
-    # Service account ids are at most 30 characters: the prefix plus "-trigger" must fit.
+    # Service account ids are at most 30 characters: the prefix plus "-invoker" must fit.
     condition     = can(regex("^[a-z][a-z0-9-]{2,19}[a-z0-9]$", var.name_prefix))
     error_message = "name_prefix must be 4 to 21 lower-case letters, digits and hyphens, starting with a letter."
   }
@@ -182,6 +182,28 @@ variable "max_delivery_attempts" {
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "iam_propagation_seconds" {
+  type        = number
+  description = "How long a first apply waits for new IAM grants to apply everywhere before the builds start and before the push subscription delivers (Google: about two minutes, sometimes seven). Only at creation; later applies do not wait."
+  default     = 120
+
+  validation {
+    condition     = var.iam_propagation_seconds >= 0 && var.iam_propagation_seconds <= 900
+    error_message = "iam_propagation_seconds must be between 0 and 900."
+  }
+}
+
+variable "metric_propagation_seconds" {
+  type        = number
+  description = "How long a first apply waits between creating the log-based metric and the alert that reads it (Google: up to ten minutes). Only at creation."
+  default     = 180
+
+  validation {
+    condition     = var.metric_propagation_seconds >= 0 && var.metric_propagation_seconds <= 900
+    error_message = "metric_propagation_seconds must be between 0 and 900."
   }
 }
 

@@ -1,10 +1,20 @@
 terraform {
   required_version = ">= 1.5"
 
+  # Each pin is the version whose schema `make check-infra` checks infra/ against
+  # (requirements-schema.txt): what deploys is what was checked. Change both together.
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0, < 8.0"
+      version = "~> 6.50.0"
+    }
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 6.50.0"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "0.13.1"
     }
     archive = {
       source  = "hashicorp/archive"
@@ -14,6 +24,12 @@ terraform {
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+# Only for google_project_service_identity, which the GA provider does not have.
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }

@@ -14,7 +14,7 @@
 - `batch`: a request's links run in order, a few at once, within its deadline
 - `instance`: what a process builds once and shares between requests
 - `handlers`: HTTP and CloudEvent glue
-- `logs`, `timing`: JSON log lines; clock, deadline, backoff
+- `logs`, `timing`, `watchdog`: JSON log lines; clock, deadline, backoff; an attempt's time limit
 
 Tools for people (the simulator, the local runner, the signing tool) are in `devtools/`, which is
 not deployed.

@@ -8,6 +8,8 @@
   would merge settings, cookies and the environment on every call (a third of a call's cost)
   for nothing we use. So no cookie is kept, no redirect followed (a 3xx is unexpected), and
   neither `.netrc` nor proxy variables can change the call.
+- Each attempt ends within `TULIP_TIMEOUT_SECONDS` (or the time left) as a whole, however
+  slowly the answer trickles in (`watchdog`), not just per read as `requests` counts it.
 - Retried: 429, 500, 502, 503, 504, connection errors and timeouts (the rows of the status
   table marked `retry_tulip`), up to `TULIP_MAX_ATTEMPTS` in all, with exponential backoff and
   jitter or Tulip's `Retry-After`. A wait that would pass the request's deadline is not started:
@@ -32,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool
 
-from . import __version__, logs
+from . import __version__, logs, watchdog
 from .batch import RateGate
 from .credentials import ApiToken
 from .models import Action
@@ -44,6 +46,7 @@ from .outcomes import (
     outcome_for_tulip_status,
 )
 from .timing import Backoff, Clock, Deadline
+from .watchdog import GuardedAdapter
 
 USER_AGENT = f"tulip-link/{__version__}"
 POOL_SIZE = 64
@@ -129,8 +132,9 @@ class _AttemptResult:
 
 
 def new_adapter() -> HTTPAdapter:
-    """A connection pool fit to be shared by every thread of the process."""
-    return HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+    """A connection pool fit to be shared by every thread of the process, whose attempts end
+    within their time limit however slowly an answer arrives."""
+    return GuardedAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
 
 
 def _prepared(
@@ -280,22 +284,32 @@ class TulipClient:
         deadline: Deadline,
     ) -> _AttemptResult:
         timeout = min(self._timeout, deadline.remaining())
-        try:
-            response = self._adapter.send(
-                _prepared(method, url, body, token), timeout=(timeout, timeout), stream=True
-            )
-        except requests.Timeout:
-            return _AttemptResult(
-                Outcome.TULIP_TIMEOUT, f"Tulip did not answer within {timeout:.1f} s"
-            )
-        except requests.RequestException as error:
-            return _AttemptResult(
-                Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
-            )
-        with response:
-            # Read the body even when it is not needed: an answer closed unread takes its
-            # connection with it, and the next call would pay a new TCP and TLS handshake.
-            raw = _read_capped(response)
+        late = _AttemptResult(
+            Outcome.TULIP_TIMEOUT, f"Tulip's answer did not arrive within {timeout:.1f} s"
+        )
+        # The whole attempt, not each read, ends within `timeout` (watchdog.py).
+        with watchdog.limit(timeout) as attempt:
+            try:
+                response = self._adapter.send(
+                    _prepared(method, url, body, token), timeout=(timeout, timeout), stream=True
+                )
+            except requests.Timeout:
+                return late
+            except requests.RequestException as error:
+                if attempt.expired:
+                    return late
+                return _AttemptResult(
+                    Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
+                )
+            with response:
+                # Read the body even when it is not needed: an answer closed unread takes its
+                # connection with it, and the next call would pay a new TCP and TLS handshake.
+                try:
+                    raw = _read_capped(response)
+                except requests.RequestException:
+                    if attempt.expired:
+                        return late
+                    raw = None  # a body that broke off: the status is still Tulip's answer
         outcome = outcome_for_tulip_status(response.status_code)
         message = f"Tulip answered {response.status_code}"
         if outcome is Outcome.DONE:
@@ -369,17 +383,14 @@ def _mask(text: str, token: ApiToken) -> str:
 
 def _read_capped(response: requests.Response) -> bytes | None:
     """The whole body, or None when it is larger than `BODY_LIMIT` (then the rest is left
-    unread and the connection closed) or breaks off."""
+    unread and the connection closed). A body that breaks off raises `RequestException`."""
     chunks = []
     size = 0
-    try:
-        for chunk in response.iter_content(16 * 1024):
-            size += len(chunk)
-            if size > BODY_LIMIT:
-                return None  # larger than anything Tulip sends us
-            chunks.append(chunk)
-    except requests.RequestException:
-        return None
+    for chunk in response.iter_content(16 * 1024):
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            return None  # larger than anything Tulip sends us
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

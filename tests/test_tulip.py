@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import random
+import socket
 import threading
+import time
 
 import pytest
 
@@ -146,8 +148,6 @@ def test_max_attempts_one_means_no_retry(tulip_server, clock):
 
 
 def test_a_silent_server_times_out(clock):
-    import socket
-
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)  # accepts connections, never answers
@@ -162,8 +162,6 @@ def test_a_silent_server_times_out(clock):
 
 
 def test_a_closed_port_is_unavailable(clock):
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -224,3 +222,51 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
     for retry, (low, high) in enumerate([(0.25, 0.5), (0.5, 1), (1, 2), (2, 4), (4, 8)], 1):
         assert low <= backoff.delay(retry) <= high
     assert 4 <= backoff.delay(30) <= 8
+
+
+class Trickler:
+    """A server that answers one byte at a time, each byte well within a read timeout."""
+
+    def __init__(self, answer: bytes, every: float = 0.05) -> None:
+        self.answer, self.every = answer, every
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                try:
+                    for byte in self.answer:
+                        connection.sendall(bytes([byte]))
+                        time.sleep(self.every)  # the point of this server: a slow sender
+                except OSError:
+                    continue  # the client gave up, as it should
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 80 + b"\r\n\r\n",
+        b"HTTP/1.1 409 Conflict\r\nContent-Length: 100\r\n\r\n" + b"{" * 100,
+    ],
+    ids=["status and headers trickle", "body trickles"],
+)
+def test_an_answer_that_trickles_in_ends_with_the_attempts_time_limit(clock, answer):
+    server = Trickler(answer)  # the whole answer would take more than 5 s
+    client = make_client(server.url, clock, timeout=0.5, max_attempts=1)
+    began = time.monotonic()
+    with pytest.raises(TulipError) as caught:
+        change(client, clock)
+    elapsed = time.monotonic() - began
+    server.listener.close()
+    assert caught.value.outcome is Outcome.TULIP_TIMEOUT
+    assert "did not arrive within 0.5 s" in caught.value.message
+    assert elapsed < 3  # not the 5 s the trickle would have held it

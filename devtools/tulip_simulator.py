@@ -25,7 +25,10 @@ simulator does:
 Switches for tests and demos (JSON bodies, answered with the new setting):
 
 - `POST /_sim/faults {"status": 503, "count": 2, "retryAfter": 1}`: the next 2 API calls answer
-  503 (with `Retry-After: 1` when given). `{"delaySeconds": 3, "count": 1}` delays the next call.
+  503 (with `Retry-After: 1` when given), in Tulip's JSON error shape, or with `"body": "html"`
+  (a proxy's error page) or `"empty"`; `"location"` adds a `Location` header (for a 3xx).
+  `{"delaySeconds": 3}` delays the next call, `{"drop": true}` closes its connection without an
+  answer, `{"trickleSeconds": 10}` answers 204 one byte at a time over 10 s.
 - `POST /_sim/rate-limit {"table": "SerialNumbers", "limit": 2, "windowSeconds": 60,
   "retryAfter": true}`: calls touching that table beyond `limit` per window answer 429, with or
   without `Retry-After`.
@@ -49,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
 _API = re.compile(
@@ -59,13 +62,36 @@ _ONE_LEFT = {"one-to-many", "one-to-one"}  # a right record has at most one left
 _ONE_RIGHT = {"many-to-one", "one-to-one"}  # a left record has at most one right record
 
 
-class ApiError(Exception):
-    """An answer in Tulip's error shape."""
+BodyKind = Literal["json", "html", "empty"]
 
-    def __init__(self, status: int, code: str, details: str, headers: dict[str, str] | None = None):
+
+class ApiError(Exception):
+    """An answer in Tulip's error shape (or, for injected faults, an HTML or empty body)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        details: str,
+        headers: dict[str, str] | None = None,
+        body: BodyKind = "json",
+    ):
         super().__init__(details)
         self.status, self.code, self.details = status, code, details
         self.headers = headers or {}
+        self.body = body
+
+
+class Dropped(Exception):
+    """Close the connection without answering (an injected fault)."""
+
+
+class Trickle(Exception):
+    """Answer 204, one byte at a time over `seconds` (an injected fault)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 @dataclass
@@ -74,6 +100,10 @@ class Fault:
     delay: float = 0.0
     retry_after: int | None = None
     count: int = 0
+    body: BodyKind = "json"
+    location: str | None = None
+    drop: bool = False
+    trickle: float = 0.0
 
 
 @dataclass
@@ -118,11 +148,18 @@ class Simulator:
     # --- switches ---
 
     def add_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        body = spec.get("body", "json")
+        if body not in ("json", "html", "empty"):
+            raise ValueError("body must be json, html or empty")
         fault = Fault(
             status=spec.get("status"),
             delay=float(spec.get("delaySeconds", 0)),
             retry_after=spec.get("retryAfter"),
             count=int(spec.get("count", 1)),
+            body=body,
+            location=spec.get("location"),
+            drop=bool(spec.get("drop", False)),
+            trickle=float(spec.get("trickleSeconds", 0)),
         )
         with self._lock:
             self.faults.append(fault)
@@ -158,15 +195,8 @@ class Simulator:
         with self._lock:
             self.calls += 1
             fault = self._next_fault()
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        if fault is not None and fault.status:
-            headers = (
-                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            )
-            raise ApiError(
-                fault.status, "INJECTED_FAULT", "a fault injected through /_sim/faults", headers
-            )
+        if fault is not None:
+            self._inject(fault)
         scopes = self._authenticate(authorization)
         action = match["action"]
         if (method, action is None) not in {("GET", True), ("PUT", False)}:
@@ -197,6 +227,28 @@ class Simulator:
                 "tableLinks": {k: self._describe(k, v) for k, v in self.table_links.items()},
                 "calls": self.calls,
             }
+
+    @staticmethod
+    def _inject(fault: Fault) -> None:
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            raise Dropped
+        if fault.trickle:
+            raise Trickle(fault.trickle)
+        if fault.status:
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+            if fault.location is not None:
+                headers["Location"] = fault.location
+            raise ApiError(
+                fault.status,
+                "INJECTED_FAULT",
+                "a fault injected through /_sim/faults",
+                headers,
+                fault.body,
+            )
 
     def _next_fault(self) -> Fault | None:
         while self.faults and self.faults[0].count <= 0:
@@ -353,6 +405,12 @@ def make_server(simulator: Simulator, port: int, host: str = "127.0.0.1") -> Thr
             except ApiError as error:
                 self._error(error)
                 return
+            except Dropped:
+                self.close_connection = True  # and no answer at all
+                return
+            except Trickle as slow:
+                self._trickle(slow.seconds)
+                return
             if payload is None:
                 self._send(status, headers, b"")
             else:
@@ -362,12 +420,31 @@ def make_server(simulator: Simulator, port: int, host: str = "127.0.0.1") -> Thr
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def _error(self, error: ApiError) -> None:
+            if error.body == "html":
+                page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+                headers = {"Content-Type": "text/html", **error.headers}
+                self._send(error.status, headers, page)
+                return
+            if error.body == "empty":
+                self._send(error.status, error.headers, b"")
+                return
             unique = base64.b64encode(secrets.token_bytes(24)).decode()
             self._json(
                 error.status,
                 error.headers,
                 {"errorCode": error.code, "errorUniqueID": unique, "details": error.details},
             )
+
+        def _trickle(self, seconds: float) -> None:
+            answer = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+            self.close_connection = True
+            try:
+                for byte in answer:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(seconds / len(answer))  # each byte well within a read timeout
+            except OSError:
+                pass  # the client gave up, as it should
 
         def _json(self, status: int, headers: dict[str, str], payload: Any) -> None:
             self._send(

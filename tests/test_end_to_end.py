@@ -25,14 +25,9 @@ import pytest
 from devtools.run import DEV_WEBHOOK_SECRET
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
+from tests.processes import free_port
 
 STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

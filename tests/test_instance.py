@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from function import instance
 from function.config import ConfigError
 from function.instance import Once
-from tests.helpers import ROOT, request_body
+from tests import processes
+from tests.helpers import request_body
 
 
 def test_once_remembers_a_config_error_without_rebuilding():
@@ -62,31 +56,6 @@ VERSION = "projects/p/secrets/tulip/versions/latest"
 WEBHOOK_VERSION = "projects/p/secrets/hook/versions/latest"
 
 
-@contextlib.contextmanager
-def served(settings: dict[str, str]) -> Iterator[tuple[int, list[str]]]:
-    """main.py served as deployed (functions-framework, gunicorn: a master that forks a worker);
-    yields the port and the lines it printed so far."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--target", "link_records",
-         "--source", "main.py", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env | settings, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    assert process.stdout is not None
-    output = process.stdout
-    threading.Thread(target=lambda: lines.extend(output), daemon=True).start()
-    try:
-        yield port, lines
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-
-
 def until(condition, what: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -119,7 +88,8 @@ def test_the_serving_worker_reads_the_secrets_and_connects_before_the_first_requ
         "WEBHOOK_AUTH": "token",
         "WEBHOOK_SECRET": WEBHOOK_VERSION,
     }
-    with served(settings) as (port, lines):
+    with processes.function(settings) as served:
+        port, lines = served.port, served.lines
         until(lambda: len(secret_manager.calls) == 2, "the secret reads")
         until(lambda: tulip_server.connections == 1, "the connection to Tulip")
         body = json.dumps(request_body()).encode()
@@ -146,7 +116,8 @@ def test_a_failed_warm_up_is_logged_once_and_the_first_request_reports_as_ever(t
         "TULIP_DEADLINE_SECONDS": "2",
         "WEBHOOK_AUTH": "none",
     }
-    with served(settings) as (port, lines):
+    with processes.function(settings) as served:
+        port, lines = served.port, served.lines
         until(lambda: any("instance.warm_up_failed" in line for line in lines), "the warning")
         status, body = post(port)
         assert (status, body["errorCode"]) == (503, "CREDENTIALS_UNAVAILABLE")

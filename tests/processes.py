@@ -1,0 +1,104 @@
+"""Real processes on loopback for the tests: the function as deployed (functions-framework, whose
+gunicorn master forks a worker) and the Tulip simulator, each on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from tests.helpers import ROOT
+
+READY_SECONDS = 60
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    """A process serving on `port`; `lines` is what it printed so far."""
+
+    port: int
+    process: subprocess.Popen[str]
+    lines: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_until_listening(self, seconds: float = READY_SECONDS) -> None:
+        """Poll the port (never a fixed sleep); fail if the process exits first."""
+        deadline = time.monotonic() + seconds
+        while True:
+            assert self.process.poll() is None, "exited early:\n" + "".join(self.lines)
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            assert time.monotonic() < deadline, "never listened:\n" + "".join(self.lines)
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """SIGTERM to the whole process group, and wait for it."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def serve(args: list[str], env: Mapping[str, str], port: int) -> Iterator[Served]:
+    """`python <args>` in its own process group, until the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=dict(env), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    output = process.stdout
+    assert output is not None
+    threading.Thread(target=lambda: lines.extend(output), daemon=True).start()
+    served = Served(port, process, lines)
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without any of the function's settings, plus `settings`."""
+    prefixes = ("TULIP_", "WEBHOOK_", "SECRET_", "LINK_MAPPING", "MAX_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)} | dict(settings)
+
+
+@contextlib.contextmanager
+def function(
+    settings: Mapping[str, str], target: str = "link_records", port: int | None = None
+) -> Iterator[Served]:
+    """main.py's `target` served as deployed, with exactly `settings` for the function. Returns
+    as soon as it is started: `wait_until_listening` when the test needs it served."""
+    port = port or free_port()
+    args = ["-m", "functions_framework", "--target", target, "--source", "main.py",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with serve(args, clean_environment(settings), port) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def simulator(port: int | None = None) -> Iterator[Served]:
+    """The Tulip simulator (devtools/tulip_simulator.py) with its seed, listening."""
+    port = port or free_port()
+    args = ["-m", "devtools.tulip_simulator", "--port", str(port)]
+    with serve(args, clean_environment({}), port) as served:
+        served.wait_until_listening()
+        yield served

@@ -1,0 +1,322 @@
+"""The fault matrix, end to end: one row per fault of Tulip or Secret Manager, each delivered
+three ways to real processes on loopback: a direct HTTP request and a Pub/Sub push envelope to
+`link_records`, and an Eventarc CloudEvent to `link_records_pubsub`.
+
+Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret
+Manager double), so the three run at once. Every row asserts, for each delivery: the answer and
+its `Retry-After`, the calls Tulip received, the Secret Manager reads, whether the message is
+acked (2xx) or delivered again, the log line, and that the answer came within the deadline.
+
+Small settings keep it quick: 2 attempts of at most 1 s each, a 3 s deadline, no secret cache
+(so each request reads Secret Manager and meets its faults).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import grpc
+import pytest
+
+from devtools.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.secret_manager_emulator import SecretManagerEmulator
+from function.secret_manager import READ_TRIES
+from tests import processes
+from tests.helpers import b64
+
+Delivery = Literal["http", "push", "eventarc"]
+DELIVERIES: tuple[Delivery, ...] = ("http", "push", "eventarc")
+DEADLINE = 3.0
+# What an answer may take beyond the function's deadline: the HTTP exchange on loopback, and a
+# busy CI machine scheduling the processes.
+SLACK = 0.75
+SETTINGS = {
+    "TULIP_MAX_ATTEMPTS": "2",
+    "TULIP_TIMEOUT_SECONDS": "1",
+    "TULIP_DEADLINE_SECONDS": str(DEADLINE),
+    "SECRET_CACHE_TTL_SECONDS": "0",
+    "WEBHOOK_AUTH": "none",
+}
+TOKEN_VERSION = "projects/p/secrets/tulip-token/versions/latest"
+TOKEN = f"{DEV_API_KEY}:{DEV_API_SECRET}"
+PAIR = ("SerialProduct", "SN-0001", "PUMP-A")
+REQUEST = {"tableLinkId": PAIR[0], "leftRecord": PAIR[1], "rightRecord": PAIR[2]}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    retry_after: str | None
+    seconds: float
+    request_id: str
+
+
+@dataclass
+class Stack:
+    """One delivery's simulator, function and Secret Manager."""
+
+    delivery: Delivery
+    secrets: SecretManagerEmulator
+    exits: contextlib.ExitStack
+    simulator: processes.Served
+    function: processes.Served = field(init=False)
+
+    def sim(self, path: str, payload: object = None) -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", self.simulator.port, timeout=10)
+        body = None if payload is None else json.dumps(payload).encode()
+        connection.request("GET" if body is None else "POST", path, body)
+        return json.loads(connection.getresponse().read())
+
+    def tulip_calls(self) -> int:
+        calls: int = self.sim("/_sim/state")["calls"]
+        return calls
+
+    def restart_simulator(self) -> None:
+        self.simulator.stop()
+        self.simulator = self.exits.enter_context(processes.simulator(self.simulator.port))
+
+    def send(self) -> Answer:
+        """REQUEST, delivered this stack's way; timed from the first byte sent."""
+        request_id = uuid.uuid4().hex
+        headers = {"Content-Type": "application/json", "Function-Execution-Id": request_id}
+        message = {"data": b64(REQUEST), "messageId": request_id, "attributes": {}}
+        subscription = "projects/p/subscriptions/tulip-link-push"
+        if self.delivery == "http":
+            body: object = REQUEST
+        elif self.delivery == "push":
+            body = {"message": message, "subscription": subscription, "deliveryAttempt": 1}
+        else:
+            body = {"message": message, "subscription": subscription}
+            headers |= {
+                "ce-id": request_id,
+                "ce-specversion": "1.0",
+                "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+                "ce-source": "//pubsub.googleapis.com/projects/p/topics/tulip-link",
+            }
+        connection = http.client.HTTPConnection("127.0.0.1", self.function.port, timeout=30)
+        started = time.monotonic()
+        connection.request("POST", "/", json.dumps(body).encode(), headers)
+        response = connection.getresponse()
+        raw = response.read()
+        seconds = time.monotonic() - started
+        try:
+            parsed: Any = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode()
+        return Answer(
+            response.status, parsed, response.getheader("Retry-After"), seconds, request_id
+        )
+
+    def log_line(self, request_id: str) -> dict[str, Any]:
+        """The function's outcome line for `request_id` (polled: it is written as it answers)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for line in list(self.function.lines):
+                if request_id in line and '"link.' in line:
+                    found: dict[str, Any] = json.loads(line)
+                    return found
+            time.sleep(0.01)
+        raise AssertionError(f"no outcome line for {request_id}")
+
+
+@contextlib.contextmanager
+def stack(delivery: Delivery) -> Iterator[Stack]:
+    with contextlib.ExitStack() as exits:
+        secrets = SecretManagerEmulator()
+        exits.callback(secrets.stop)
+        secrets.put(TOKEN_VERSION, TOKEN)
+        simulator = exits.enter_context(processes.simulator())
+        built = Stack(delivery, secrets, exits, simulator)
+        settings = SETTINGS | {
+            "TULIP_BASE_URL": simulator.url,
+            "TULIP_CREDENTIALS_SECRET": TOKEN_VERSION,
+            "SECRET_MANAGER_EMULATOR_HOST": secrets.host,
+        }
+        target = "link_records_pubsub" if delivery == "eventarc" else "link_records"
+        built.function = exits.enter_context(processes.function(settings, target))
+        built.function.wait_until_listening()
+        # The worker reads the token as it starts (function/instance.py): let that read pass
+        # before any row scripts Secret Manager's failures.
+        until(lambda: len(secrets.calls) == 1, "the warm-up's secret read")
+        yield built
+
+
+def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[Delivery, Stack]]:
+    with contextlib.ExitStack() as exits, ThreadPoolExecutor(len(DELIVERIES)) as pool:
+        started = list(pool.map(lambda d: exits.enter_context(stack(d)), DELIVERIES))
+        yield dict(zip(DELIVERIES, started, strict=True))
+
+
+@pytest.fixture(autouse=True)
+def fresh(stacks: dict[Delivery, Stack]) -> None:
+    for each in stacks.values():
+        each.sim("/_sim/reset", {})
+        each.secrets.put(TOKEN_VERSION, TOKEN)
+        each.secrets.failures.clear()
+        each.secrets.calls.clear()
+
+
+def on_each(stacks: dict[Delivery, Stack], work: Callable[[Stack], None]) -> None:
+    """`work` on every delivery's stack at once; the first failure is raised."""
+    with ThreadPoolExecutor(len(stacks)) as pool:
+        for done in [pool.submit(work, each) for each in stacks.values()]:
+            done.result()
+
+
+def faults(*specs: dict[str, Any]) -> Callable[[Stack], None]:
+    def arrange(each: Stack) -> None:
+        for spec in specs:
+            each.sim("/_sim/faults", spec)
+
+    return arrange
+
+
+def redirect(each: Stack) -> None:
+    # To the very call it came for: following it would be a second call the simulator counts.
+    again = f"{each.simulator.url}/api/v3/tableLinks/{PAIR[0]}/link"
+    each.sim("/_sim/faults", {"status": 307, "location": again, "body": "empty"})
+
+
+def secret_failures(*codes: grpc.StatusCode) -> Callable[[Stack], None]:
+    def arrange(each: Stack) -> None:
+        each.secrets.failures.extend(codes)
+
+    return arrange
+
+
+def secret_missing(each: Stack) -> None:
+    del each.secrets.values[TOKEN_VERSION]
+
+
+def secret_malformed(each: Stack) -> None:
+    each.secrets.put(TOKEN_VERSION, "a token without its secret")
+
+
+@dataclass(frozen=True)
+class Row:
+    fault: str
+    arrange: Callable[[Stack], None]
+    status: int
+    error_code: str | None
+    retry_after: str | None
+    tulip_calls: int
+    secret_reads: int = 1
+    permanent: bool = False  # Eventarc acks it (and logs the message whole)
+
+    def __str__(self) -> str:
+        return self.fault
+
+
+UNAVAILABLE = ("TULIP_UNAVAILABLE", "5")
+ROWS = [
+    Row("no fault", faults(), 200, None, None, 1),
+    Row("one 503, then success", faults({"status": 503, "retryAfter": 0}), 200, None, None, 2),
+    Row("429 with Retry-After",
+        faults({"status": 429, "retryAfter": 1, "count": 2}), 429, "TULIP_RATE_LIMITED", "1", 2),
+    Row("429 without Retry-After",
+        faults({"status": 429, "count": 2}), 429, "TULIP_RATE_LIMITED", "5", 2),
+    Row("429 whose Retry-After passes the deadline",
+        faults({"status": 429, "retryAfter": 10}), 429, "TULIP_RATE_LIMITED", "10", 1),
+    Row("500", faults({"status": 500, "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("502", faults({"status": 502, "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("503", faults({"status": 503, "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("504", faults({"status": 504, "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("502 with an HTML page",
+        faults({"status": 502, "body": "html", "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("503 with an empty body",
+        faults({"status": 503, "body": "empty", "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("404 with an empty body",
+        faults({"status": 404, "body": "empty"}), 404, "TULIP_REJECTED", None, 1),
+    Row("409 (permanent)",
+        faults({"status": 409}), 409, "TULIP_REJECTED", None, 1, permanent=True),
+    Row("dropped connection", faults({"drop": True, "count": 2}), 502, *UNAVAILABLE, 2),
+    Row("slower than the timeout",
+        faults({"delaySeconds": 1.5, "count": 2}), 504, "TULIP_TIMEOUT", None, 2),
+    Row("trickling in, a byte at a time",
+        faults({"trickleSeconds": 6, "count": 2}), 504, "TULIP_TIMEOUT", None, 2),
+    Row("redirect", redirect, 502, *UNAVAILABLE, 1),
+    Row("Secret Manager unavailable",
+        secret_failures(*[grpc.StatusCode.UNAVAILABLE] * READ_TRIES),
+        503, "CREDENTIALS_UNAVAILABLE", "5", 0, secret_reads=READ_TRIES),
+    Row("Secret Manager denies access",
+        secret_failures(grpc.StatusCode.PERMISSION_DENIED),
+        503, "CREDENTIALS_UNAVAILABLE", "5", 0),
+    Row("the secret is missing", secret_missing, 503, "CREDENTIALS_UNAVAILABLE", "5", 0),
+    Row("the secret is not a token", secret_malformed, 500, "MISCONFIGURED", None, 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", ROWS, ids=str)
+def test_fault(stacks: dict[Delivery, Stack], row: Row) -> None:
+    def check(each: Stack) -> None:
+        row.arrange(each)
+        answer = each.send()
+        where = f"{each.delivery}: {answer}"
+        acked = 200 <= answer.status < 300
+        if each.delivery == "eventarc" and row.permanent:
+            assert (answer.status, acked) == (200, True), where  # the log line is the letter
+        else:
+            assert answer.status == row.status, where
+            assert acked == (row.status == 200), where
+            if row.error_code is not None:
+                assert answer.body["errorCode"] == row.error_code, where
+            assert answer.retry_after == row.retry_after, where
+        assert each.tulip_calls() == row.tulip_calls, where
+        assert len(each.secrets.calls) == row.secret_reads, where
+        assert answer.seconds < DEADLINE + SLACK, where
+        line = each.log_line(answer.request_id)
+        assert line["event"] == ("link.done" if row.status == 200 else f"link.{kind(row)}"), line
+        if each.delivery == "eventarc" and row.permanent:
+            assert line["acked"] is True and line["messageData"] == b64(REQUEST), line
+
+    on_each(stacks, check)
+
+
+def kind(row: Row) -> str:
+    return "rejected" if row.error_code == "TULIP_REJECTED" else "failed"
+
+
+def test_tulip_stopped_mid_call_then_started_again(stacks: dict[Delivery, Stack]) -> None:
+    """The call in flight when Tulip goes away is 502 and delivered again; once it is back, the
+    next delivery links (the dead pooled connection is not reused)."""
+
+    def check(each: Stack) -> None:
+        each.sim("/_sim/faults", {"delaySeconds": 2})
+        answers: list[Answer] = []
+        sending = threading.Thread(target=lambda: answers.append(each.send()))
+        sending.start()
+        until(lambda: each.tulip_calls() == 1, "the call to reach Tulip")
+        each.simulator.stop()
+        sending.join(timeout=30)
+        [answer] = answers
+        where = f"{each.delivery}: {answer}"
+        assert (answer.status, answer.retry_after) == (502, "5"), where
+        assert answer.body["errorCode"] == "TULIP_UNAVAILABLE", where
+        assert answer.seconds < DEADLINE + SLACK, where
+
+        each.restart_simulator()
+        again = each.send()
+        assert again.status == 200, f"{each.delivery}: {again}"
+        assert each.tulip_calls() == 1
+        links = each.sim("/_sim/state")["tableLinks"][PAIR[0]]["links"]
+        assert links == [[PAIR[1], PAIR[2]]]
+
+    on_each(stacks, check)

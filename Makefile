@@ -9,7 +9,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SCHEMAS := .cache/provider-schemas
 SCHEMA_STAMP := $(SCHEMAS)/.downloaded
 
-.PHONY: run demo test soak bench lint check-infra requirements clean
+.PHONY: run demo test fuzz soak bench lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+## fuzz: schemathesis against openapi.yaml on the running function and simulator (fixed seed)
+fuzz: $(STAMP)
+	$(BIN)/python -m devtools.fuzz
+
 ## bench: tulip-link against a minimal and a naive function on loopback; a table and bench.json
 bench: $(STAMP)
 	$(BIN)/python -m devtools.bench
@@ -82,4 +86,5 @@ requirements: $(STAMP)
 		--no-emit-find-links -o requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache infra/build
+	rm -rf $(VENV) $(CHECKOV_VENV) .cache .pytest_cache .ruff_cache .mypy_cache .hypothesis \
+		.schemathesis infra/build

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from devtools.sign import auth_mode, signed_headers
 from function.auth import secret_lines, standard_webhooks_key
@@ -192,33 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignals()
     children = Children()
     try:
-        if use_simulator:
-            simulator = children.start(
-                [
-                    "devtools.tulip_simulator",
-                    "--host",
-                    args.host,
-                    "--port",
-                    str(args.simulator_port),
-                ],
-                os.environ,
-            )
-            wait_for_port(args.host, args.simulator_port, simulator, "The Tulip simulator", stop)
-        function = children.start(
-            [
-                "functions_framework",
-                "--target",
-                "link_records",
-                "--source",
-                "main.py",
-                "--host",
-                args.host,
-                "--port",
-                str(args.port),
-            ],
-            env,
+        start_servers(
+            children,
+            stop,
+            host=args.host,
+            port=args.port,
+            simulator_port=args.simulator_port if use_simulator else None,
+            env=env,
         )
-        wait_for_port(args.host, args.port, function, "The function", stop)
         if args.demo:
             return demo(args.port, env, simulator_url)
         explain(args, env, simulator_url, made_secret)
@@ -229,6 +210,31 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.ignore_further()  # nothing may interrupt the cleanup below
         children.stop()
+
+
+def start_servers(
+    children: Children,
+    stop: StopSignals,
+    *,
+    host: str,
+    port: int,
+    simulator_port: int | None,
+    env: Mapping[str, str],
+) -> None:
+    """Start the simulator (unless `simulator_port` is None) and the function with `env`;
+    return once both listen."""
+    if simulator_port is not None:
+        simulator = children.start(
+            ["devtools.tulip_simulator", "--host", host, "--port", str(simulator_port)],
+            os.environ,
+        )
+        wait_for_port(host, simulator_port, simulator, "The Tulip simulator", stop)
+    function = children.start(
+        ["functions_framework", "--target", "link_records", "--source", "main.py",
+         "--host", host, "--port", str(port)],
+        env,
+    )  # fmt: skip
+    wait_for_port(host, port, function, "The function", stop)
 
 
 class StopSignals:
@@ -258,14 +264,17 @@ class Children:
     """The processes this run started, each in its own process group (so that stopping one stops
     its own children, gunicorn's worker), each killed by the kernel should this process die."""
 
-    def __init__(self) -> None:
+    def __init__(self, output: IO[bytes] | None = None) -> None:
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._output = output  # where their stdout and stderr go (None: ours)
 
     def start(self, module_and_args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [sys.executable, "-m", *module_and_args],
             cwd=ROOT,
             env=dict(env),
+            stdout=self._output,
+            stderr=self._output,
             start_new_session=True,
             preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - we start no threads
         )
@@ -323,6 +332,14 @@ def wait_for_port(
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"{what} did not listen on port {port} within {READY_TIMEOUT_SECONDS} s")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def port_is_free(host: str, port: int) -> bool:

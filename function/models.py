@@ -42,7 +42,7 @@ Action = Literal["link", "unlink"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 _TABLE_LINK_ID = re.compile(r"[A-Za-z0-9_]+")
 # JavaScript's trim set: WhiteSpace (incl. every Zs) and LineTerminator.
-_JS_TRIM = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+JS_TRIM = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
     chr(c) for c in range(0x2000, 0x200B)
 )
 # (python attribute, camelCase name, snake_case name)
@@ -240,7 +240,7 @@ def _check_record(given: object) -> str:
         given = str(given)
     if not isinstance(given, str):
         raise problem("type", f"must be a string or an integer, not {json_kind(given)}")
-    value = given.strip(_JS_TRIM)
+    value = given.strip(JS_TRIM)
     if not value:
         raise problem("empty", "must not be empty or only whitespace")
     if len(value) > RECORD_MAX:

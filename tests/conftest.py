@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import flask.testing
 import functions_framework
 import pytest
 import responses
+from hypothesis import HealthCheck, settings
 
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from function import config, instance
 from tests.doubles import FakeClock, SimulatorDouble, TulipDouble
 from tests.helpers import API_KEY, API_SECRET, BASE_URL, ROOT
+
+# Property tests (test_properties.py): the same examples on every run (derandomized, no example
+# database), so a CI run never depends on luck; HYPOTHESIS_PROFILE=explore searches afresh, longer.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=150,
+    database=None,
+    deadline=None,  # a loaded machine is slow, not wrong
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", settings.get_profile("ci"), derandomize=False, max_examples=3000
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 class Env:

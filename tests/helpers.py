@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+OPENAPI: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 BASE_URL = "https://acme.tulip.co"
 API_KEY = "apikey.2_TESTKEYx7Qz"
 API_SECRET = "s3cret-Vq9ZLwRtYp0"

@@ -14,17 +14,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from devtools.run import free_port
 from tests.helpers import ROOT
 
 READY_SECONDS = 60
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

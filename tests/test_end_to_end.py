@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from devtools.run import DEV_WEBHOOK_SECRET
+from devtools.run import DEV_WEBHOOK_SECRET, free_port
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
-from tests.processes import free_port
 
 STARTUP_SECONDS = 60
 

@@ -80,12 +80,18 @@ def test_a_workspace_goes_into_the_path_percent_encoded(client, tulip, env):
     assert client.post("/", json=request_body()).status_code == 200
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
 def test_other_methods_get_405_with_allow(client, method):
     response = client.open("/", method=method, json=request_body())
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
     assert response.json["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+def test_head_gets_405_with_allow_and_no_body(client):
+    response = client.head("/")
+    assert (response.status_code, response.headers["Allow"]) == (405, "POST")
+    assert response.data == b""
 
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])

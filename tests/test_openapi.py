@@ -1,25 +1,38 @@
-"""openapi.yaml: a valid OpenAPI 3.1 document that matches what the code can answer."""
+"""openapi.yaml: a valid OpenAPI 3.1 document that matches what the code can answer.
+
+The field patterns are checked against the validators they describe in test_properties.py;
+`make fuzz` runs schemathesis against the document and the running function."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
+import json
+import re
 
 import jsonschema
 import pytest
-import yaml
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from function.outcomes import RULES
-from tests.helpers import ROOT, link_url, push_envelope, request_body
+from tests.helpers import OPENAPI, ROOT, link_url, push_envelope, request_body
 
-SPEC = yaml.safe_load(Path(ROOT / "openapi.yaml").read_text())
+SPEC = OPENAPI
 POST = SPEC["paths"]["/"]["post"]
+METHOD_NOT_ALLOWED = SPEC["components"]["responses"]["MethodNotAllowed"]
+EVERY_RESPONSE = [*POST["responses"].values(), METHOD_NOT_ALLOWED]
 
 
 def test_the_document_is_valid_openapi():
     validate(SPEC)
+
+
+def test_post_is_the_only_operation_and_the_405_is_described_apart():
+    assert SPEC["paths"].keys() == {"/"}
+    assert SPEC["paths"]["/"].keys() == {"post"}
+    assert "#/components/responses/MethodNotAllowed" in SPEC["info"]["description"]
+    assert METHOD_NOT_ALLOWED["headers"]["Allow"]["schema"]["const"] == "POST"
 
 
 def test_error_codes_match_the_status_table_both_ways():
@@ -31,21 +44,58 @@ def test_every_status_the_code_can_answer_is_described():
     produced = set()
     for rule in RULES.values():
         produced |= {rule.status} if rule.status is not None else set(rule.tulip_statuses)
-    described = {int(code) for code in POST["responses"]}
-    described |= {
-        int(code)
-        for op in ("get", "put", "patch", "delete")
-        for code in SPEC["paths"]["/"][op]["responses"]
-    }
+    described = {int(code) for code in POST["responses"]} | {405}
     assert produced == described
 
 
-def test_retry_after_is_described_where_it_is_sent():
-    for rule in RULES.values():
-        if rule.retry_after:
-            assert "Retry-After" in POST["responses"][str(rule.status)]["headers"]
-    allow = SPEC["components"]["responses"]["MethodNotAllowed"]["headers"]
-    assert allow["Allow"]["schema"]["const"] == "POST"
+def resolve(node: dict) -> dict:
+    while "$ref" in node:
+        *_, kind, name = node["$ref"].split("/")
+        node = SPEC["components"][kind][name]
+    return node
+
+
+def test_retry_after_is_described_where_it_is_sent_and_required_where_always():
+    statuses = {rule.status for rule in RULES.values() if rule.retry_after}
+    for status in statuses:
+        header = resolve(POST["responses"][str(status)]["headers"]["Retry-After"])
+        always = all(r.retry_after for r in RULES.values() if r.status == status)
+        assert header.get("required", False) == always, status
+    for code, response in POST["responses"].items():
+        if int(code) not in statuses:
+            assert "Retry-After" not in response.get("headers", {}), code
+
+
+def test_every_answer_is_described_with_its_request_id_and_no_store():
+    for response in EVERY_RESPONSE:
+        headers = {name: resolve(header) for name, header in response["headers"].items()}
+        assert headers["X-Request-Id"]["required"]
+        assert headers["Cache-Control"]["schema"]["const"] == "no-store"
+        assert headers["Cache-Control"]["required"]
+
+
+def test_every_answer_carries_no_store(client, tulip):
+    tulip.put(link_url(), status=204)
+    for response in (client.post("/", json=request_body()), client.get("/"), client.head("/")):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Request-Id"]
+
+
+def test_the_push_example_names_the_subscription_terraform_makes():
+    prefix = re.search(
+        r'variable "name_prefix" \{.*?default\s*=\s*"([^"]+)"',
+        (ROOT / "infra/variables.tf").read_text(),
+        re.DOTALL,
+    )
+    name = re.search(
+        r'resource "google_pubsub_subscription" "push" \{.*?name\s*=\s*"([^"]+)"',
+        (ROOT / "infra/pubsub.tf").read_text(),
+        re.DOTALL,
+    )
+    assert prefix and name
+    expected = name[1].replace("${var.name_prefix}", prefix[1])
+    example = POST["requestBody"]["content"]["application/json"]["examples"]["pushEnvelope"]
+    assert example["value"]["subscription"].endswith(f"/subscriptions/{expected}")
 
 
 def schema(name: str) -> jsonschema.Draft202012Validator:
@@ -57,15 +107,52 @@ def schema(name: str) -> jsonschema.Draft202012Validator:
     )
 
 
+REQUEST = schema("LinkRequest")
+ANY_LINK_CALL = re.compile(r"https://acme\.tulip\.co/api/v3/tableLinks/\w+/(un)?link")
+
+
+@pytest.mark.parametrize("name", ["direct", "unlinkSnakeCase", "batch", "pushEnvelope"])
+def test_each_request_example_fits_its_schema_and_is_served(client, tulip, name):
+    body = POST["requestBody"]["content"]["application/json"]["examples"][name]["value"]
+    tulip.put(ANY_LINK_CALL, status=204)
+    kinds = {
+        kind: schema(kind).is_valid(body)
+        for kind in ("LinkRequest", "BatchRequest", "PushEnvelope")
+    }
+    assert sum(kinds.values()) == 1, kinds  # the body's oneOf: its kind is never ambiguous
+    assert client.post("/", json=body).status_code == 200
+    if kinds["PushEnvelope"]:
+        carried = json.loads(base64.b64decode(body["message"]["data"]))
+        assert REQUEST.is_valid(carried)
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "valid"),
     [
-        request_body(),
-        {"table_link_id": "x", "left_record": 5, "right_record": "y", "action": "unlink"},
+        (request_body(), True),
+        ({"table_link_id": "x", "left_record": 5, "right_record": "y", "action": "unlink"}, True),
+        (request_body(tableLinkId=...), False),  # required where no TULIP_TABLE_LINK_ID is set
+        ({**request_body(), "table_link_id": "other"}, False),
+        ({**request_body(), "links": []}, False),  # a batch, not a link
+        ({**request_body(), "message": {"messageId": "1"}, "subscription": "s"}, False),
+        (request_body(leftRecord="   "), False),
+        (request_body(action="LINK"), False),
     ],
 )
-def test_valid_requests_fit_the_request_schema(body):
-    schema("LinkRequest").validate(body)
+def test_the_link_request_schema_says_what_the_function_accepts(client, tulip, body, valid):
+    assert REQUEST.is_valid(body) == valid
+    if valid:
+        tulip.put(ANY_LINK_CALL, status=204)
+    if "links" not in body and "message" not in body:  # those are other kinds of body
+        assert (client.post("/", json=body).status_code == 200) == valid
+
+
+def test_a_batch_needs_a_table_link_at_the_top_or_in_every_link():
+    batch = schema("BatchRequest")
+    pair = {"leftRecord": "L", "rightRecord": "R"}
+    assert batch.is_valid({"tableLinkId": "A", "links": [pair]})
+    assert batch.is_valid({"links": [{**pair, "tableLinkId": "A"}]})
+    assert not batch.is_valid({"links": [pair, {**pair, "tableLinkId": "A"}]})
 
 
 def test_a_push_envelope_fits_its_schema():

@@ -25,7 +25,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.run import free_port
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from devtools.sign import signed_headers
 
@@ -154,7 +154,7 @@ def _measure(
     seconds: int,
 ) -> Measured:
     reads_before, stub_before = len(emulator.calls), stub.stats()
-    port = _free_port()
+    port = free_port()
     with _serving(variant, port) as (process, cold_start):
         measured = Measured(cold_start, 0.0)
         if variant.loaded:
@@ -381,7 +381,7 @@ class _Stub:
 
 @contextlib.contextmanager
 def _stub() -> Iterator[_Stub]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.bench.stub", str(port)],
         cwd=ROOT,
@@ -406,13 +406,6 @@ def _secret_manager() -> Iterator[SecretManagerEmulator]:
         yield emulator
     finally:
         emulator.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wrk_version(wrk: str) -> str:

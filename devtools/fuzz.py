@@ -1,0 +1,147 @@
+"""`make fuzz`: schemathesis against `openapi.yaml`, on the function as `make run` serves it.
+
+    python -m devtools.fuzz [--examples 300] [--seed 1] [other `schemathesis run` options]
+
+The function (`WEBHOOK_AUTH=none`, every other setting at its default, whatever the shell
+holds) and the Tulip simulator run on free loopback ports. schemathesis runs every phase and
+every check it has, with a fixed seed, a bounded number of examples, and neither its example
+database nor its cache of earlier failures, so that each run, in CI too, tries the same cases.
+
+Reaching the core: random ids almost always stop at Tulip's 404, so schemathesis is given
+dictionaries drawn from the simulator's seed: the id of a many-to-many table link and of its
+records (linking them never conflicts), and base64 requests for a push envelope's
+`message.data`. A dictionary value replaces a generated one only in cases meant to be valid, and
+only sometimes (`PROBABILITY`), so valid ids of every shape are still tried.
+
+One expectation differs from schemathesis's defaults: a body within every bound of the schema
+may still be over `MAX_BODY_BYTES`, which a JSON Schema cannot say, so 413 is an expected
+answer to valid and to invalid data alike.
+
+The exit status is schemathesis's: 0 when nothing failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from devtools.run import (
+    LOOPBACK,
+    ROOT,
+    Children,
+    Stopped,
+    StopSignals,
+    check_settings,
+    free_port,
+    function_environment,
+    start_servers,
+)
+from devtools.tulip_simulator import DEFAULT_SEED
+
+SETTING_PREFIXES = ("TULIP_", "WEBHOOK_", "SECRET_", "LINK_MAPPING", "MAX_")
+# How often a dictionary value replaces a generated one: a known table link mostly, known records
+# less often, so that valid ids of every shape are tried too.
+PROBABILITY = {"links": 0.9, "left": 0.6, "right": 0.6}
+LOG_TAIL_LINES = 60
+# schemathesis's defaults for these two checks, plus 413 (see above).
+EXPECTED_STATUSES = {
+    "positive_data_acceptance": ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5xx"],
+    "negative_data_rejection": ["400", "401", "403", "404", "405", "406", "409", "413", "415",
+                                "422", "428", "429", "5xx"],
+}  # fmt: skip
+FIELDS = {"tableLinkId": "links", "leftRecord": "left", "rightRecord": "right"}
+SNAKE = {"tableLinkId": "table_link_id", "leftRecord": "left_record", "rightRecord": "right_record"}
+
+
+def dictionaries(seed: dict[str, Any]) -> dict[str, list[str]]:
+    """What to fill requests with: one many-to-many table link of `seed`, its records, and push
+    envelope data that links them."""
+    link_id, link = next(
+        (name, link) for name, link in seed["tableLinks"].items() if link["type"] == "many-to-many"
+    )
+    left = seed["tables"][link["leftTable"]]["records"]
+    right = seed["tables"][link["rightTable"]]["records"]
+    single = {"tableLinkId": link_id, "leftRecord": left[0], "rightRecord": right[0]}
+    batch = {
+        "tableLinkId": link_id,
+        "links": [{"leftRecord": a, "rightRecord": b} for a, b in zip(left, right, strict=False)],
+    }
+    data = [base64.b64encode(json.dumps(body).encode()).decode() for body in (single, batch)]
+    return {"links": [link_id], "left": left, "right": right, "data": data}
+
+
+def config(seed: dict[str, Any]) -> str:
+    """schemathesis.toml for this run."""
+    # No cache: schemathesis would replay the failures of earlier runs first.
+    lines = ["[cache]", "enabled = false", "", "[dictionaries]"]
+    for name, values in dictionaries(seed).items():
+        lines.append(f"{name} = {{ values = {json.dumps(values)} }}")
+    lines += ["", "[parameters]"]
+    for field, dictionary in FIELDS.items():
+        binding = f'{{ dictionary = "{dictionary}", probability = {PROBABILITY[dictionary]} }}'
+        for name in (field, SNAKE[field]):
+            for path in (f"body.{name}", f"body.links[*].{name}"):
+                lines.append(f'"{path}" = {binding}')
+    lines.append('"body.message.data" = { dictionary = "data", probability = 1.0 }')
+    for check, expected in EXPECTED_STATUSES.items():
+        lines += ["", f"[checks.{check}]", f"expected-statuses = {json.dumps(expected)}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve, fuzz, stop; schemathesis's exit status."""
+    parser = argparse.ArgumentParser(prog="python -m devtools.fuzz", description=__doc__)
+    parser.add_argument("--examples", type=int, default=300, help="most cases per phase")
+    parser.add_argument("--seed", type=int, default=1)
+    args, extra = parser.parse_known_args(argv)  # anything else goes to `schemathesis run`
+
+    port, simulator_port = free_port(), free_port()
+    given = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    env, _ = function_environment(
+        given | {"WEBHOOK_AUTH": "none"}, f"http://{LOOPBACK}:{simulator_port}"
+    )
+    check_settings(env)
+    stop = StopSignals()
+    with tempfile.TemporaryDirectory() as scratch, Path(scratch, "servers.log").open("w+b") as log:
+        config_file = Path(scratch, "schemathesis.toml")
+        config_file.write_text(config(json.loads(DEFAULT_SEED.read_text())))
+        children = Children(output=log)
+        status = 1
+        try:
+            start_servers(
+                children, stop, host=LOOPBACK, port=port, simulator_port=simulator_port, env=env
+            )
+            command = [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "--config-file", str(config_file),
+                "run", "openapi.yaml",
+                "--url", f"http://{LOOPBACK}:{port}",
+                "--checks", "all",
+                "--max-examples", str(args.examples),
+                "--seed", str(args.seed),
+                "--workers", "1",
+                "--generation-database", "none",
+                *extra,
+            ]  # fmt: skip
+            status = subprocess.run(command, cwd=ROOT, check=False).returncode
+        except Stopped:
+            status = 130
+        finally:
+            stop.ignore_further()
+            children.stop()
+            if status != 0:  # the servers' own account of what went wrong
+                log.seek(0)
+                tail = log.read().decode(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                print("\n".join(["--- the function's and simulator's last lines ---", *tail]))
+        return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

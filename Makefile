@@ -71,12 +71,24 @@ lint: $(STAMP)
 		echo "SKIPPED: terraform is not installed, so 'terraform fmt -check' did not run"; \
 	fi
 
-## check-infra: infra/ against the providers' schemas, then the checkov policy scan (offline)
+## check-infra: infra/ against the providers' schemas, the checkov policy scan (both offline),
+## and `terraform validate` where the providers can be downloaded
+VALIDATE_DIR := .cache/terraform-validate
 check-infra: $(CHECKOV_STAMP) $(SCHEMA_STAMP) $(STAMP)
 	$(BIN)/python -m devtools.provider_schema --wheels $(SCHEMAS)
 	PROVIDER_SCHEMAS=$(SCHEMAS) $(BIN)/python -m pytest -q tests/test_provider_schema.py
 	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \
 		--skip-download --quiet --compact
+	@rm -rf $(VALIDATE_DIR) && mkdir -p $(VALIDATE_DIR) && cp infra/*.tf $(VALIDATE_DIR)/
+	@if ! command -v terraform >/dev/null 2>&1; then \
+		echo "SKIPPED: terraform validate: terraform is not installed"; \
+	elif terraform -chdir=$(VALIDATE_DIR) init -backend=false -input=false \
+			>$(VALIDATE_DIR)/init.log 2>&1; then \
+		terraform -chdir=$(VALIDATE_DIR) validate; \
+	else \
+		echo "SKIPPED: terraform validate: the providers could not be downloaded" \
+			"($(VALIDATE_DIR)/init.log); the schema check above stands in for it"; \
+	fi
 
 ## requirements: re-pin requirements*.txt after editing requirements*.in
 requirements: $(STAMP)

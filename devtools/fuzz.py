@@ -42,10 +42,10 @@ from devtools.run import (
     free_port,
     function_environment,
     start_servers,
+    without_settings,
 )
 from devtools.tulip_simulator import DEFAULT_SEED
 
-SETTING_PREFIXES = ("TULIP_", "WEBHOOK_", "SECRET_", "LINK_MAPPING", "MAX_")
 # How often a dictionary value replaces a generated one: a known table link mostly, known records
 # less often, so that valid ids of every shape are tried too.
 PROBABILITY = {"links": 0.9, "left": 0.6, "right": 0.6}
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)  # anything else goes to `schemathesis run`
 
     port, simulator_port = free_port(), free_port()
-    given = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
     env, _ = function_environment(
-        given | {"WEBHOOK_AUTH": "none"}, f"http://{LOOPBACK}:{simulator_port}"
+        without_settings(os.environ) | {"WEBHOOK_AUTH": "none"},
+        f"http://{LOOPBACK}:{simulator_port}",
     )
     check_settings(env)
     stop = StopSignals()

@@ -44,7 +44,12 @@ from typing import IO, Any
 
 from devtools.sign import auth_mode, signed_headers
 from function.auth import secret_lines, standard_webhooks_key
-from function.config import DEFAULT_SIGNATURE_HEADER, load_settings, load_webhook_settings
+from function.config import (
+    DEFAULT_SIGNATURE_HEADER,
+    environment_variables,
+    load_settings,
+    load_webhook_settings,
+)
 from function.outcomes import Failure
 from function.service import LinkService
 
@@ -63,6 +68,13 @@ TULIP_CREDENTIALS = ("TULIP_API_KEY", "TULIP_API_SECRET", "TULIP_CREDENTIALS_SEC
 
 class Stopped(Exception):
     """A stop signal arrived while waiting."""
+
+
+def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without any variable the function reads as a setting: for tools and tests that
+    set the function's settings themselves, whatever the shell they run in holds."""
+    settings = environment_variables()
+    return {k: v for k, v in environ.items() if k not in settings}
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from devtools.run import free_port
+from devtools.run import free_port, without_settings
 from tests.helpers import ROOT
 
 READY_SECONDS = 60
@@ -70,8 +70,7 @@ def serve(args: list[str], env: Mapping[str, str], port: int) -> Iterator[Served
 
 def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without any of the function's settings, plus `settings`."""
-    prefixes = ("TULIP_", "WEBHOOK_", "SECRET_", "LINK_MAPPING", "MAX_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)} | dict(settings)
+    return without_settings(os.environ) | dict(settings)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from devtools.run import DEV_WEBHOOK_SECRET, free_port
+from devtools.run import DEV_WEBHOOK_SECRET, free_port, without_settings
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
 
@@ -67,7 +67,7 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
     """`python -m devtools.run` on free ports with `settings` in its environment, until the
     block ends; then Ctrl-C (unless the block stopped it), and both ports must be free."""
     port, sim_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
+    env = without_settings(os.environ)
     env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
     env |= settings
     process = subprocess.Popen(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.run import free_port
+from devtools.run import free_port, without_settings
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from devtools.sign import signed_headers
 
@@ -180,8 +180,7 @@ def _measure(
 @contextlib.contextmanager
 def _serving(variant: Variant, port: int) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """The variant served on `port`; yields the process and its cold start in seconds."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TULIP_", "WEBHOOK_"))}
-    env |= variant.env
+    env = without_settings(os.environ) | dict(variant.env)
     started = time.monotonic()
     process = subprocess.Popen(
         [

@@ -343,7 +343,7 @@ def parse_link_request(
     )
     if isinstance(checked, LinkRequest):
         return checked
-    raise InvalidPayload([{"field": field, "problem": text} for field, text in checked])
+    raise InvalidPayload(_problems(checked))
 
 
 def is_batch(body: Mapping[str, Any]) -> bool:
@@ -383,7 +383,7 @@ def parse_batch(
     except ValidationError as error:
         found += [_field_problem(e) for e in error.errors(include_url=False)]
     if found:
-        raise InvalidPayload([{"field": field, "problem": text} for field, text in found])
+        raise InvalidPayload(_problems(found))
     requests = []
     problems: list[Problem] = []
     for index, item in enumerate(links):
@@ -396,10 +396,15 @@ def parse_batch(
         if isinstance(checked, LinkRequest):
             requests.append(checked)
         else:
-            problems += [{"field": f"links[{index}].{f}", "problem": t} for f, t in checked]
+            problems += _problems(checked, within=f"links[{index}].")
     if problems:
         raise InvalidPayload(problems)
     return requests
+
+
+def _problems(found: list[tuple[str, str]], within: str = "") -> list[Problem]:
+    """(field, problem) pairs as the 422 body lists them, each field prefixed with `within`."""
+    return [{"field": within + field, "problem": text} for field, text in found]
 
 
 def _spelling_conflicts(data: Mapping[str, Any], count: int = 3) -> list[tuple[str, str]]:

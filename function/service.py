@@ -102,10 +102,7 @@ class LinkService:
         def change(link: LinkRequest, gate: RateGate) -> LinkResult:
             return self._change(link, token, deadline, gate)
 
-        results = self._run(plan.links, change, deadline)
-        if any(result.failure is not None for result in results):
-            raise BatchFailed(results, dry_run=False)
-        return Batch(results, dry_run=False)
+        return _answer(self._run(plan.links, change, deadline), dry_run=False)
 
     def plan(self, data: Mapping[str, Any]) -> Plan | Ignored:
         """What `data` asks for, validated; `InvalidPayload` names every problem at once."""
@@ -176,9 +173,7 @@ class LinkService:
             )
             for link in links
         )
-        if any(result.failure is not None for result in results):
-            raise BatchFailed(results, dry_run=True)
-        return Batch(results, dry_run=True)
+        return _answer(results, dry_run=True)
 
     def _run(
         self, links: tuple[LinkRequest, ...], work: _Work, deadline: Deadline
@@ -208,6 +203,13 @@ class LinkService:
                 gate=gate,
             )
         )
+
+
+def _answer(results: tuple[LinkResult, ...], *, dry_run: bool) -> Batch:
+    """A batch's answer: `Batch` when every link succeeded, else `BatchFailed`, raised."""
+    if any(result.failure is not None for result in results):
+        raise BatchFailed(results, dry_run=dry_run)
+    return Batch(results, dry_run=dry_run)
 
 
 def _result(link: LinkRequest, status: LinkStatus, **details: Any) -> LinkResult:

@@ -284,9 +284,6 @@ class TulipClient:
         deadline: Deadline,
     ) -> _AttemptResult:
         timeout = min(self._timeout, deadline.remaining())
-        late = _AttemptResult(
-            Outcome.TULIP_TIMEOUT, f"Tulip's answer did not arrive within {timeout:.1f} s"
-        )
         # The whole attempt, not each read, ends within `timeout` (watchdog.py).
         with watchdog.limit(timeout) as attempt:
             try:
@@ -294,10 +291,10 @@ class TulipClient:
                     _prepared(method, url, body, token), timeout=(timeout, timeout), stream=True
                 )
             except requests.Timeout:
-                return late
+                return _late(timeout)
             except requests.RequestException as error:
                 if attempt.expired:
-                    return late
+                    return _late(timeout)
                 return _AttemptResult(
                     Outcome.TULIP_UNAVAILABLE, f"Could not reach Tulip ({type(error).__name__})"
                 )
@@ -308,7 +305,7 @@ class TulipClient:
                     raw = _read_capped(response)
                 except requests.RequestException:
                     if attempt.expired:
-                        return late
+                        return _late(timeout)
                     raw = None  # a body that broke off: the status is still Tulip's answer
         outcome = outcome_for_tulip_status(response.status_code)
         message = f"Tulip answered {response.status_code}"
@@ -379,6 +376,12 @@ def _mask(text: str, token: ApiToken) -> str:
     for secret in (header, token.api_secret, token.api_key):
         text = text.replace(secret, "[redacted]")
     return text
+
+
+def _late(timeout: float) -> _AttemptResult:
+    return _AttemptResult(
+        Outcome.TULIP_TIMEOUT, f"Tulip's answer did not arrive within {timeout:.1f} s"
+    )
 
 
 def _read_capped(response: requests.Response) -> bytes | None:

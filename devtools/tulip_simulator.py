@@ -421,7 +421,9 @@ def make_server(simulator: Simulator, port: int, host: str = "127.0.0.1") -> Thr
 
         def _error(self, error: ApiError) -> None:
             if error.body == "html":
-                page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+                phrase = self.responses.get(error.status, ("Error",))[0]
+                title = f"{error.status} {phrase}"
+                page = f"<html><body><h1>{title}</h1>nginx</body></html>".encode()
                 headers = {"Content-Type": "text/html", **error.headers}
                 self._send(error.status, headers, page)
                 return

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from devtools.run import free_port, without_settings
@@ -66,6 +66,14 @@ def serve(args: list[str], env: Mapping[str, str], port: int) -> Iterator[Served
         yield served
     finally:
         served.stop()
+
+
+def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Poll `condition` (never a fixed sleep) until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:

@@ -147,15 +147,8 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
         built.function.wait_until_listening()
         # The worker reads the token as it starts (function/instance.py): let that read pass
         # before any row scripts Secret Manager's failures.
-        until(lambda: len(secrets.calls) == 1, "the warm-up's secret read")
+        processes.until(lambda: len(secrets.calls) == 1, "the warm-up's secret read")
         yield built
-
-
-def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +296,7 @@ def test_tulip_stopped_mid_call_then_started_again(stacks: dict[Delivery, Stack]
         answers: list[Answer] = []
         sending = threading.Thread(target=lambda: answers.append(each.send()))
         sending.start()
-        until(lambda: each.tulip_calls() == 1, "the call to reach Tulip")
+        processes.until(lambda: each.tulip_calls() == 1, "the call to reach Tulip")
         each.simulator.stop()
         sending.join(timeout=30)
         [answer] = answers

@@ -56,13 +56,6 @@ VERSION = "projects/p/secrets/tulip/versions/latest"
 WEBHOOK_VERSION = "projects/p/secrets/hook/versions/latest"
 
 
-def until(condition, what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def post(port: int) -> tuple[int, dict]:
     body = json.dumps(request_body()).encode()
     for _ in range(3000):  # until the worker serves
@@ -90,8 +83,8 @@ def test_the_serving_worker_reads_the_secrets_and_connects_before_the_first_requ
     }
     with processes.function(settings) as served:
         port, lines = served.port, served.lines
-        until(lambda: len(secret_manager.calls) == 2, "the secret reads")
-        until(lambda: tulip_server.connections == 1, "the connection to Tulip")
+        processes.until(lambda: len(secret_manager.calls) == 2, "the secret reads")
+        processes.until(lambda: tulip_server.connections == 1, "the connection to Tulip")
         body = json.dumps(request_body()).encode()
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request(
@@ -118,7 +111,9 @@ def test_a_failed_warm_up_is_logged_once_and_the_first_request_reports_as_ever(t
     }
     with processes.function(settings) as served:
         port, lines = served.port, served.lines
-        until(lambda: any("instance.warm_up_failed" in line for line in lines), "the warning")
+        processes.until(
+            lambda: any("instance.warm_up_failed" in line for line in lines), "the warning"
+        )
         status, body = post(port)
         assert (status, body["errorCode"]) == (503, "CREDENTIALS_UNAVAILABLE")
     warnings = [json.loads(x) for x in lines if "instance.warm_up_failed" in x]

@@ -9,7 +9,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SCHEMAS := .cache/provider-schemas
 SCHEMA_STAMP := $(SCHEMAS)/.downloaded
 
-.PHONY: run demo test fuzz soak bench lint check-infra requirements clean
+.PHONY: run demo test quick fuzz soak bench lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+## quick: the tests that start no process (unit, through the app, infra parsing): seconds
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not processes"
+
 ## fuzz: schemathesis against openapi.yaml on the running function and simulator (fixed seed)
 fuzz: $(STAMP)
 	$(BIN)/python -m devtools.fuzz
@@ -65,6 +69,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	@if command -v terraform >/dev/null 2>&1; then \
 		terraform fmt -check -recursive infra && echo "terraform fmt: infra is formatted"; \
 	else \

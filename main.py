@@ -4,9 +4,7 @@ import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from function import handlers, instance
-
-instance.prepare_process()  # cold start: see function/instance.py
+from function import handlers
 
 
 @functions_framework.http

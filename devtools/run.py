@@ -43,18 +43,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from devtools.sign import auth_mode, signed_headers
-from function.auth import secret_lines, standard_webhooks_key
-from function.config import (
-    DEFAULT_SIGNATURE_HEADER,
-    environment_variables,
-    load_settings,
-    load_webhook_settings,
-)
-from function.outcomes import Failure
-from function.service import LinkService
+from function.auth import DEFAULT_SIGNATURE_HEADER, secret_lines, standard_webhooks_key
+from function.config import environment_variables, load_settings, load_webhook_settings
+from function.errors import Failure
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = Path("devtools/example-request.json")
+EXAMPLE = Path("devtools/examples/link-request.json")
 BATCH_EXAMPLE = Path("devtools/examples/batch-request.json")
 DEV_API_KEY = "apikey.2_DEVLOCALKEY"  # seeded in devtools/seed.json; local only
 DEV_API_SECRET = "dev-local-secret-not-for-production"
@@ -131,7 +125,7 @@ def function_environment(
 def check_settings(env: Mapping[str, str]) -> None:
     """Refuse what the function would refuse on every request, with its own message."""
     try:
-        LinkService(load_settings(env))  # also checks a token given as TULIP_API_KEY/SECRET
+        load_settings(env).api_token()  # also checks a token given as TULIP_API_KEY/SECRET
         webhook = load_webhook_settings(env)
         if webhook.mode == "standard-webhooks":
             for secret in secret_lines(env.get("WEBHOOK_SECRET_VALUE", "")):

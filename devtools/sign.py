@@ -24,8 +24,15 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from function.auth import secret_lines, standard_webhooks_digest, standard_webhooks_key
-from function.config import DEFAULT_SIGNATURE_HEADER, WEBHOOK_AUTH_MODES, AuthMode, ConfigError
+from function.auth import (
+    DEFAULT_SIGNATURE_HEADER,
+    WEBHOOK_AUTH_MODES,
+    AuthMode,
+    secret_lines,
+    standard_webhooks_digest,
+    standard_webhooks_key,
+)
+from function.errors import ConfigError
 
 
 def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

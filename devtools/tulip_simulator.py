@@ -2,8 +2,8 @@
 
     python -m devtools.tulip_simulator [--port 8081] [--seed devtools/seed.json]
 
-The API as Tulip documents it (its "Link records" page on support.tulip.co; the README's "How
-Tulip is called" says what we rely on), with or without the `/w/{workspace}` segment:
+The API as Tulip documents it (its "Link records" page on support.tulip.co; docs/api.md, "How
+Tulip is called", says what we rely on), with or without the `/w/{workspace}` segment:
 
 - `PUT /api/v3/tableLinks/{id}/link` and `.../unlink` with `{"leftRecord", "rightRecord"}`:
   204 when done.

@@ -24,32 +24,42 @@ against the published vector.
 Every failure is `Unauthenticated` (401) with one generic message, so a caller learns nothing
 about which part failed; the reason goes to the log line only. Comparisons are constant-time.
 Nothing here logs or returns a signature or a secret.
+
+A header a mode reads once must come once. The server joins a repeated header into one value
+with commas before the WSGI environment sees it, so a comma where the header's syntax has none
+(an id, a timestamp, a hex or base64 signature, a signature entry `v1,<base64>`) is refused as
+a repeated header. A token may hold any character: a repeated token header simply does not
+match, and the log line says why it may not have.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
-from .config import ConfigError, SigningMode, WebhookSettings
-from .outcomes import Failure, Outcome
+from .errors import ConfigError, Unauthenticated
 from .secret_manager import SecretCache
 from .timing import Clock, Deadline
 
-GENERIC_MESSAGE = "The request could not be authenticated"
+SigningMode = Literal["standard-webhooks", "hmac-sha256", "token"]
+AuthMode = Literal[SigningMode, "none"]
+SIGNING_MODES: tuple[SigningMode, ...] = get_args(SigningMode)
+WEBHOOK_AUTH_MODES: tuple[AuthMode, ...] = get_args(AuthMode)
+DEFAULT_SIGNATURE_HEADER = "X-Hub-Signature-256"
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class Headers(Protocol):
-    """What a verifier needs of the request headers: every value of a name, case-insensitive."""
+    """What a verifier needs of the request headers: a value by name, case-insensitive."""
 
-    def getlist(self, key: str) -> list[str]: ...
+    def get(self, key: str, /) -> str | None: ...
 
 
 # Logged (never answered) when a well-formed signature does not match: the usual causes.
@@ -58,15 +68,8 @@ MISMATCH_HINT = (
     "send files with --data-binary @file; a proxy must not re-encode the JSON) and that both "
     "sides hold the same secret (mid-rotation, the new one must be added here first)"
 )
-
-
-class Unauthenticated(Failure):
-    """The caller did not prove who it is. `reason` (and `hint`) are for the log only."""
-
-    outcome = Outcome.UNAUTHENTICATED
-
-    def __init__(self, reason: str, hint: str | None = None) -> None:
-        super().__init__(GENERIC_MESSAGE, log={"reason": reason, "hint": hint})
+# Why a comma is refused where a header's syntax has none: see the module's docstring.
+REPEATED = "is given more than once (a comma where none belongs)"
 
 
 def secret_lines(value: str) -> list[str]:
@@ -99,7 +102,7 @@ def verify_standard_webhooks(
     """Raise `Unauthenticated` unless the Standard Webhooks headers sign `body` with a key."""
     message_id = _one_of(headers, "webhook-id", "svix-id")
     timestamp_text = _one_of(headers, "webhook-timestamp", "svix-timestamp")
-    signatures_text = _one_of(headers, "webhook-signature", "svix-signature")
+    signatures_text = _one_of(headers, "webhook-signature", "svix-signature", commas=True)
     if not _TIMESTAMP.fullmatch(timestamp_text):
         raise Unauthenticated("timestamp is not an integer")
     timestamp = int(timestamp_text)
@@ -108,6 +111,8 @@ def verify_standard_webhooks(
     signatures = []
     for entry in signatures_text.split(" "):
         version, comma, encoded = entry.partition(",")
+        if "," in encoded:
+            raise Unauthenticated(f"webhook-signature {REPEATED}")
         if not (version and comma and encoded):
             raise Unauthenticated("signature list has a malformed entry")
         if version != "v1":
@@ -148,55 +153,72 @@ def verify_hmac_sha256(headers: Headers, body: bytes, keys: list[bytes], header:
 def verify_token(headers: Headers, tokens: list[str]) -> None:
     """Raise `Unauthenticated` unless a bearer or `X-Webhook-Token` header holds a token."""
     presented = set()
-    authorization = _single(headers, "Authorization")
+    # A token is whatever the secret holds, commas included: a repeated header simply fails to
+    # match (the hint says why it may have).
+    authorization = headers.get("Authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthenticated("Authorization is not a bearer token")
         presented.add(credentials.strip())
-    header_token = _single(headers, "X-Webhook-Token")
+    header_token = headers.get("X-Webhook-Token")
     if header_token is not None:
         presented.add(header_token.strip())
     if len(presented) != 1:
         raise Unauthenticated("no token, or two different tokens")
     given = presented.pop().encode()
     if not _any_equal([token.encode() for token in tokens], [given]):
-        raise Unauthenticated("the token does not match")
+        hint = (
+            f"a header sent twice arrives joined with a comma: {REPEATED}"
+            if b"," in given
+            else None
+        )
+        raise Unauthenticated("the token does not match", hint)
 
 
 class Authenticator:
-    """Checks each HTTP request against the configured `WEBHOOK_AUTH` mode."""
+    """Checks each HTTP request against the configured `WEBHOOK_AUTH` mode.
 
-    def __init__(self, settings: WebhookSettings, secrets: SecretCache, clock: Clock) -> None:
-        self._settings = settings
-        self._secrets = secrets
+    The secret is read from Secret Manager through `cache` (`secret_name`, a full version name)
+    or given as `secret_value` (local runs); a signing mode needs one of them.
+    """
+
+    def __init__(
+        self,
+        mode: AuthMode,
+        *,
+        cache: SecretCache,
+        clock: Clock,
+        secret_name: str | None = None,
+        secret_value: str | None = None,
+        tolerance: int = 300,
+        signature_header: str = DEFAULT_SIGNATURE_HEADER,
+    ) -> None:
+        self._cache = cache
         self._clock = clock
+        self._secret_name = secret_name
+        self._secret_value = secret_value
+        self._tolerance = tolerance
+        self._signature_header = signature_header
         verifiers: dict[SigningMode, Callable[[Headers, bytes, list[str]], None]] = {
             "standard-webhooks": self._standard_webhooks,
             "hmac-sha256": self._hmac_sha256,
             "token": lambda headers, body, secrets: verify_token(headers, secrets),
         }
-        # None: WEBHOOK_AUTH=none (the settings refuse an unset mode).
-        mode = settings.mode
-        self._verify = None if mode is None or mode == "none" else verifiers[mode]
+        self._verify = None if mode == "none" else verifiers[mode]
+        assert mode == "none" or secret_name or secret_value is not None, "checked by config"
 
     def check(self, headers: Headers, body: bytes, deadline: Deadline) -> None:
         """Raise `Unauthenticated` unless the request proves its sender (over the raw `body`)."""
         if self._verify is not None:
             self._verify(headers, body, self._current_secrets(deadline))
 
-    def warm_up(self, deadline: Deadline) -> None:
-        """Read the secret now, before the first request needs it."""
-        if self._verify is not None:
-            self._current_secrets(deadline)
-
     def _current_secrets(self, deadline: Deadline) -> list[str]:
-        name = self._settings.secret_version
-        if name is not None:
-            value = self._secrets.get(name, deadline)
+        if self._secret_name is not None:
+            value = self._cache.get(self._secret_name, deadline)
         else:
-            assert self._settings.secret_value is not None, "checked with the settings"
-            value = self._settings.secret_value.get_secret_value()
+            assert self._secret_value is not None
+            value = self._secret_value
         secrets = secret_lines(value)
         if not secrets:
             raise ConfigError("The webhook secret is empty")
@@ -204,22 +226,26 @@ class Authenticator:
 
     def _standard_webhooks(self, headers: Headers, body: bytes, secrets: list[str]) -> None:
         keys = [standard_webhooks_key(secret) for secret in secrets]
-        verify_standard_webhooks(headers, body, keys, self._clock.wall(), self._settings.tolerance)
+        verify_standard_webhooks(headers, body, keys, self._clock.wall(), self._tolerance)
 
     def _hmac_sha256(self, headers: Headers, body: bytes, secrets: list[str]) -> None:
         keys = [secret.encode() for secret in secrets]
-        verify_hmac_sha256(headers, body, keys, self._settings.signature_header)
+        verify_hmac_sha256(headers, body, keys, self._signature_header)
 
 
 def _single(headers: Headers, name: str) -> str | None:
-    values = headers.getlist(name)
-    if len(values) > 1:
-        raise Unauthenticated(f"{name} is given more than once")
-    return values[0] if values else None
+    """A header whose syntax has no comma, given at most once."""
+    value = headers.get(name)
+    if value is not None and "," in value:
+        raise Unauthenticated(f"{name} {REPEATED}")
+    return value
 
 
-def _one_of(headers: Headers, name: str, alias: str) -> str:
-    values = {v for v in (_single(headers, name), _single(headers, alias)) if v is not None}
+def _one_of(headers: Headers, name: str, alias: str, *, commas: bool = False) -> str:
+    """The header under `name` or `alias` (under both: the same value). Unless its syntax has
+    commas (`commas`), a comma in it means it was given more than once."""
+    read = headers.get if commas else functools.partial(_single, headers)
+    values = {v for v in (read(name), read(alias)) if v is not None}
     if len(values) != 1:
         raise Unauthenticated(f"{name} is missing, or disagrees with {alias}")
     return values.pop()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,16 +28,15 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from .mapping import LinkMapping, MappingError, parse_link_mapping
-from .models import ModelT, is_table_link_id, problem
-from .outcomes import Failure, Outcome
+from .auth import DEFAULT_SIGNATURE_HEADER, SIGNING_MODES, WEBHOOK_AUTH_MODES, AuthMode
+from .credentials import ApiToken, make_token
+from .errors import ConfigError, MappingError
+from .links import LinkPolicy, is_table_link_id
+from .mapping import LinkMapping, parse_link_mapping
+from .payloads import ModelT
 
-SigningMode = Literal["standard-webhooks", "hmac-sha256", "token"]
-AuthMode = Literal[SigningMode, "none"]
-SIGNING_MODES: tuple[SigningMode, ...] = get_args(SigningMode)
-WEBHOOK_AUTH_MODES: tuple[AuthMode, ...] = get_args(AuthMode)
-DEFAULT_SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Old names still read, each documented as an alias of the current one.
 ALIASES = {"TULIP_CREDENTIALS_TTL_SECONDS": "SECRET_CACHE_TTL_SECONDS"}
 _SECRET_NAME = re.compile(
@@ -48,10 +47,9 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
 
 
-class ConfigError(Failure):
-    """A setting is missing or invalid: every request is refused until it is fixed."""
-
-    outcome = Outcome.MISCONFIGURED
+def _invalid(message: str) -> PydanticCustomError:
+    # Our words, not pydantic's: `_describe` puts the setting's name in front.
+    return PydanticCustomError("setting", message)
 
 
 def _base_url(value: str) -> str:
@@ -59,14 +57,13 @@ def _base_url(value: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises on a port that is not a number in range
     except ValueError:
-        raise problem("setting", "is not a valid URL") from None
+        raise _invalid("is not a valid URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise problem("setting", "must be an absolute URL such as https://acme.tulip.co")
+        raise _invalid("must be an absolute URL such as https://acme.tulip.co")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise problem("setting", "must use https (plain http is allowed only for a loopback host)")
+        raise _invalid("must use https (plain http is allowed only for a loopback host)")
     if parts.username is not None or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise problem(
-            "setting",
+        raise _invalid(
             "must be only the instance's scheme and host, e.g. https://acme.tulip.co "
             "(no path, query, fragment or credentials)",
         )
@@ -84,20 +81,20 @@ def _is_loopback(host: str) -> bool:
 
 def _workspace(value: str) -> str:
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
-        raise problem("setting", "must not contain spaces or control characters")
+        raise _invalid("must not contain spaces or control characters")
     return value
 
 
 def _link_id(value: str) -> str:
     if not is_table_link_id(value):
-        raise problem("setting", "must be at most 64 of the characters A-Z, a-z, 0-9 and _")
+        raise _invalid("must be at most 64 of the characters A-Z, a-z, 0-9 and _")
     return value
 
 
 def _link_ids(value: str) -> frozenset[str]:
     ids = frozenset(part.strip() for part in value.split(",") if part.strip())
     if not ids:
-        raise problem("setting", "must list at least one table link id, comma-separated")
+        raise _invalid("must list at least one table link id, comma-separated")
     for link_id in ids:
         _link_id(link_id)
     return ids
@@ -105,8 +102,7 @@ def _link_ids(value: str) -> frozenset[str]:
 
 def _secret_name(value: str) -> str:
     if not _SECRET_NAME.fullmatch(value):
-        raise problem(
-            "setting",
+        raise _invalid(
             "must be projects/P/secrets/S/versions/V, projects/P/secrets/S or a secret id S",
         )
     return value
@@ -114,14 +110,14 @@ def _secret_name(value: str) -> str:
 
 def _header_name(value: str) -> str:
     if not _HEADER_NAME.fullmatch(value):
-        raise problem("setting", "must be an HTTP header name, e.g. X-Hub-Signature-256")
+        raise _invalid("must be an HTTP header name, e.g. X-Hub-Signature-256")
     return value
 
 
 def _auth_mode(value: Any) -> Any:
     # Our wording rather than pydantic's list of literals.
     if value not in WEBHOOK_AUTH_MODES:
-        raise problem("setting", f"must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
+        raise _invalid(f"must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
     return value
 
 
@@ -129,12 +125,12 @@ def _link_mapping(value: str) -> LinkMapping:
     try:
         return parse_link_mapping(value)
     except MappingError as error:
-        raise problem("setting", str(error)) from None
+        raise _invalid(str(error)) from None
 
 
 def _host_port(value: str) -> str:
     if not _HOST_PORT.fullmatch(value):
-        raise problem("setting", "must be host:port, e.g. localhost:8085")
+        raise _invalid("must be host:port, e.g. localhost:8085")
     return value
 
 
@@ -190,19 +186,15 @@ class Settings(BaseModel):
     def _consistent(self) -> Settings:
         allowed, default = self.allowed_table_link_ids, self.default_table_link_id
         if allowed is not None and default is not None and default not in allowed:
-            raise problem(
-                "setting", "TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS"
-            )
+            raise _invalid("TULIP_TABLE_LINK_ID is not one of TULIP_ALLOWED_TABLE_LINK_IDS")
         mapping = self.link_mapping
         if mapping is not None and default is None and not mapping.has_table_link_id():
-            raise problem(
-                "setting",
+            raise _invalid(
                 "LINK_MAPPING gives no tableLinkId (in every rule) and TULIP_TABLE_LINK_ID is not "
                 "set: say in one of them which table link to change",
             )
         if self.credentials_secret is None and (self.api_key is None or self.api_secret is None):
-            raise problem(
-                "setting",
+            raise _invalid(
                 "TULIP_CREDENTIALS_SECRET is not set: set it to the Secret Manager secret "
                 "holding the Tulip API token (or, for local runs, set TULIP_API_KEY and "
                 "TULIP_API_SECRET)",
@@ -211,9 +203,28 @@ class Settings(BaseModel):
         return self
 
     @property
+    def policy(self) -> LinkPolicy:
+        """What links the settings allow."""
+        return LinkPolicy(
+            self.default_table_link_id, self.allowed_table_link_ids, self.max_batch_links
+        )
+
+    @property
     def credentials_secret_version(self) -> str | None:
         """`TULIP_CREDENTIALS_SECRET` as a full secret version name."""
         return secret_version_name(self.credentials_secret, self.project)
+
+    def api_token(self) -> ApiToken | None:
+        """The token given as `TULIP_API_KEY`/`TULIP_API_SECRET`, used only when
+        `TULIP_CREDENTIALS_SECRET` is unset; `ConfigError` when it is not a usable token."""
+        if self.credentials_secret is not None:
+            return None
+        assert self.api_key is not None and self.api_secret is not None, "checked above"
+        return make_token(
+            self.api_key.get_secret_value(),
+            self.api_secret.get_secret_value(),
+            "TULIP_API_KEY/TULIP_API_SECRET",
+        )
 
 
 class WebhookSettings(BaseModel):
@@ -241,14 +252,12 @@ class WebhookSettings(BaseModel):
         modes = ", ".join(WEBHOOK_AUTH_MODES)
         if self.mode is None:
             # Fail closed: a forgotten setting must not leave a public endpoint open.
-            raise problem(
-                "setting",
+            raise _invalid(
                 f"WEBHOOK_AUTH is not set: every HTTP request is refused until it says how "
                 f"callers are authenticated (one of: {modes})",
             )
         if self.mode in SIGNING_MODES and self.secret is None and self.secret_value is None:
-            raise problem(
-                "setting",
+            raise _invalid(
                 f"WEBHOOK_AUTH={self.mode} needs a secret: set WEBHOOK_SECRET to its Secret "
                 "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)",
             )
@@ -275,8 +284,7 @@ def secret_version_name(name: str | None, project: str | None) -> str | None:
 
 def _check_project(setting: str, name: str | None, project: str | None) -> None:
     if name is not None and secret_version_name(name, project) is None:
-        raise problem(
-            "setting",
+        raise _invalid(
             f"{setting} is a bare secret id, which needs GOOGLE_CLOUD_PROJECT to be set "
             "(or give projects/P/secrets/S)",
         )

@@ -1,10 +1,9 @@
 """The Tulip API token: where it comes from, the forms it may be written in, and its refresh.
 
 `TulipCredentials` reads the token from Secret Manager through the cache (`secret_manager`), or
-takes it from `TULIP_API_KEY`/`TULIP_API_SECRET` for local runs; `RequestToken` holds it for the
-links of one request. It turns the secret's text into
-an `ApiToken`, and drops the cached token when Tulip answers 401, so a rotated token takes effect
-without a redeploy. A value that is not a token is `ConfigError` (500: an operator must fix the
+holds one given to it (`TULIP_API_KEY`/`TULIP_API_SECRET`, local runs); `RequestToken` holds it
+for the links of one request. It turns the secret's text into an `ApiToken`, and drops the cached
+token when Tulip answers 401, so a rotated token takes effect without a redeploy. A value that is not a token is `ConfigError` (500: an operator must fix the
 secret); the message never shows the value.
 """
 
@@ -17,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from .config import ConfigError, Settings
+from .errors import ConfigError
 from .secret_manager import SecretCache
 from .timing import Deadline
 
@@ -80,21 +79,16 @@ def _printable(part: object) -> TypeGuard[str]:
 
 
 class TulipCredentials:
-    """The Tulip API token: from Secret Manager through the cache, or from the environment."""
+    """The Tulip API token: read from the secret version `secret` (a full name) through the
+    cache, or the `token` given."""
 
-    def __init__(self, settings: Settings, cache: SecretCache) -> None:
+    def __init__(
+        self, cache: SecretCache, *, secret: str | None = None, token: ApiToken | None = None
+    ) -> None:
+        assert (secret is None) != (token is None), "a secret or a token, not both"
         self._cache = cache
-        self._secret: str | None = None
-        self._static: ApiToken | None = None
-        if settings.credentials_secret is not None:
-            self._secret = settings.credentials_secret_version
-        else:
-            assert settings.api_key is not None and settings.api_secret is not None
-            self._static = make_token(
-                settings.api_key.get_secret_value(),
-                settings.api_secret.get_secret_value(),
-                "TULIP_API_KEY/TULIP_API_SECRET",
-            )
+        self._secret = secret
+        self._static = token
 
     def get(self, deadline: Deadline) -> ApiToken:
         """The token to call Tulip with."""

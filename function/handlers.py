@@ -1,4 +1,4 @@
-"""HTTP and CloudEvent glue: unwrap the request, call the core, render and log the outcome.
+"""HTTP and CloudEvent glue: unwrap the request, call the core, answer and log the outcome.
 
 `handle_http` serves direct JSON requests and Pub/Sub push envelopes; its order of work is
 settings, method, content type, size cap, caller authentication over the exact raw bytes, then
@@ -13,9 +13,8 @@ never a real link.
 batch: every failed link failed permanently) is logged whole (for replay) and acked, anything
 else is answered non-2xx so Eventarc delivers it again.
 
-A single link writes one outcome line (`link.done`, `link.rejected` or `link.failed`) with its
-latency; a batch writes one per link (with `itemIndex` and its pair) and a `link.batch` summary;
-an ignored event writes `link.ignored`. Every line of the request carries its `requestId`.
+The answer is rendered in `answers`, the outcome's log lines written in `report`; every line of
+the request carries its `requestId`.
 """
 
 from __future__ import annotations
@@ -24,36 +23,30 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import flask
 from cloudevents.http.event import CloudEvent
 
 from . import instance, logs
-from .models import (
+from .answers import HttpReply, render
+from .errors import (
+    Failure,
     MalformedRequest,
+    MethodNotAllowed,
     PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from .outcomes import RULES
+from .payloads import (
     is_push_envelope,
     message_payload,
     parse_json_object,
     parse_pubsub_message,
     parse_push_envelope,
 )
-from .outcomes import (
-    LINK_STATUSES,
-    RULES,
-    Batch,
-    BatchFailed,
-    Failure,
-    HttpReply,
-    Ignored,
-    LinkResult,
-    Outcome,
-    Result,
-    render_failure,
-    render_success,
-)
+from .report import log_outcome
+from .results import Result, failed
 
 _JSON_MEDIA_TYPE = re.compile(r"application/(?:[^/;\s]+\+)?json")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -61,54 +54,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 LOGGED_DATA_LIMIT = 128 * 1024
 
 
-class MethodNotAllowed(Failure):
-    """Only POST links anything."""
-
-    outcome = Outcome.METHOD_NOT_ALLOWED
-
-
-class UnsupportedMediaType(Failure):
-    """The body is not declared as JSON."""
-
-    outcome = Outcome.UNSUPPORTED_MEDIA_TYPE
-
-
-class HeaderIndex:
-    """Every value of every request header, by lower-case name, read from the WSGI environment
-    in one pass: each lookup in Flask's own headers object scans the whole environment again,
-    which costs more than the rest of a request's own work."""
-
-    def __init__(self, environ: Mapping[str, Any]) -> None:
-        self._values: dict[str, list[str]] = {}
-        for key, value in environ.items():
-            if key.startswith("HTTP_"):
-                name = key[5:].replace("_", "-").lower()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                name = key.replace("_", "-").lower()
-            else:
-                continue
-            self._values.setdefault(name, []).append(value)
-
-    def getlist(self, key: str) -> list[str]:
-        """Every value of `key` (any letter case); empty when absent."""
-        return self._values.get(key.lower(), [])
-
-    def get(self, key: str, default: str, /) -> str:
-        """The first value of `key`, or `default`."""
-        values = self._values.get(key.lower())
-        return values[0] if values else default
-
-
 def handle_http(request: flask.Request) -> flask.Response:
     """Serve one HTTP request: a direct JSON request or a Pub/Sub push envelope."""
     started = time.monotonic()
-    headers = HeaderIndex(request.environ)
-    request_id = _request_id(headers)
+    request_id = _request_id(request.headers)
     with logs.scope(requestId=request_id):
         crash = None
         try:
             core = instance.current().service()
-            logs.bind(**logs.trace_fields(headers, core.settings.project))
+            logs.bind(**logs.trace_fields(request.headers, core.settings.project))
             caller = instance.current().authenticator()
             deadline = core.deadline()
             if request.method != "POST":
@@ -118,8 +72,8 @@ def handle_http(request: flask.Request) -> flask.Response:
                     "Send the body as JSON, with Content-Type: application/json"
                 )
             raw = _read_body(request, core.settings.max_body_bytes)
-            caller.check(headers, raw, deadline)  # before anything reads the body
-            dry_run = _dry_run(request, headers)
+            caller.check(request.headers, raw, deadline)  # before anything reads the body
+            dry_run = _dry_run(request)
             body = parse_json_object(raw)
             if is_push_envelope(body):
                 envelope = parse_push_envelope(body)
@@ -129,13 +83,13 @@ def handle_http(request: flask.Request) -> flask.Response:
                     subscription=envelope.subscription,
                 )
                 body = message_payload(envelope.message, core.settings.max_body_bytes)
-            result: Result | Failure = core.handle(body, deadline, dry_run=dry_run)
+            outcome: Result | Failure = core.handle(body, deadline, dry_run=dry_run)
         except Failure as failure:
-            result = failure
+            outcome = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
-            result, crash = _internal_error(), error
-        _log_outcome(result, started, crash=crash)
-        return _response(_render(result, request_id))
+            outcome, crash = _internal_error(), error
+        log_outcome(outcome, started, crash=crash)
+        return _response(render(outcome, request_id))
 
 
 def handle_cloud_event(event: CloudEvent) -> None:
@@ -143,7 +97,7 @@ def handle_cloud_event(event: CloudEvent) -> None:
     started = time.monotonic()
     # functions-framework serves a CloudEvent inside a Flask request, and the CloudEvent object
     # does not carry the HTTP headers we need (execution id, trace): read them from there.
-    headers = HeaderIndex(flask.request.environ)
+    headers = flask.request.headers
     request_id = _request_id(headers)
     data = event.get_data()
     message: Any = data.get("message") if isinstance(data, dict) else None
@@ -155,21 +109,23 @@ def handle_cloud_event(event: CloudEvent) -> None:
             logs.bind(**logs.trace_fields(headers, core.settings.project))
             deadline = core.deadline()
             payload = message_payload(parse_pubsub_message(message), core.settings.max_body_bytes)
-            _log_outcome(core.handle(payload, deadline), started)
-            return
+            outcome: Result | Failure = core.handle(payload, deadline)
         except Failure as failure:
-            result = failure
+            outcome = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
-            result, crash = _internal_error(), error
-        if result.rule.permanent:
+            outcome, crash = _internal_error(), error
+        if not failed(outcome):
+            log_outcome(outcome, started)
+            return
+        if RULES[outcome.outcome].permanent:
             # Retrying cannot help and Eventarc cannot dead-letter: the log line is the dead
             # letter, holding the message exactly as received so it can be replayed.
-            _log_outcome(
-                result, started, severity="ERROR", acked=True, **_as_received(message, data)
+            log_outcome(
+                outcome, started, severity="ERROR", acked=True, **_as_received(message, data)
             )
             return
-        _log_outcome(result, started, crash=crash)
-    flask.abort(_response(render_failure(result, request_id)))
+        log_outcome(outcome, started, crash=crash)
+    flask.abort(_response(render(outcome, request_id)))
 
 
 def _internal_error() -> Failure:
@@ -197,12 +153,12 @@ def _read_body(request: flask.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _dry_run(request: flask.Request, headers: HeaderIndex) -> bool:
+def _dry_run(request: flask.Request) -> bool:
     """Whether the request asks for a dry run; a value we cannot read is `MalformedRequest`."""
-    given = headers.getlist("X-Dry-Run")
+    given = request.headers.get("X-Dry-Run")  # a repeated header arrives comma-joined
+    values = {given.lower()} if given is not None else set()
     if request.query_string:  # parsed only when there is one
-        given += request.args.getlist("dryRun")
-    values = {value.lower() for value in given}
+        values |= {value.lower() for value in request.args.getlist("dryRun")}
     if not values <= {"true", "false"}:
         raise MalformedRequest(
             "dryRun (in the URL) and X-Dry-Run (a header) must be true or false; nothing was linked"
@@ -214,12 +170,6 @@ def _dry_run(request: flask.Request, headers: HeaderIndex) -> bool:
     return values == {"true"}
 
 
-def _render(result: Result | Failure, request_id: str) -> HttpReply:
-    if isinstance(result, Failure):
-        return render_failure(result, request_id)
-    return render_success(result, request_id)
-
-
 def _response(reply: HttpReply) -> flask.Response:
     response = flask.Response(
         json.dumps(reply.body), status=reply.status, mimetype="application/json"
@@ -227,85 +177,6 @@ def _response(reply: HttpReply) -> flask.Response:
     response.headers.update(reply.headers)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _log_outcome(
-    result: Result | Failure,
-    started: float,
-    *,
-    severity: logs.Severity | None = None,
-    crash: BaseException | None = None,
-    **extra: Any,
-) -> None:
-    """The request's outcome lines; `severity` and `extra` go on its last line."""
-    rule = RULES[result.outcome]
-    latency = round((time.monotonic() - started) * 1000, 1)
-    fields: dict[str, Any]
-    if isinstance(result, Batch | BatchFailed):
-        for index, link in enumerate(result.results):
-            _log_link(
-                link, itemIndex=index, leftRecord=link.left_record, rightRecord=link.right_record
-            )
-        counts = dict.fromkeys(LINK_STATUSES, 0)
-        for link in result.results:
-            counts[link.status] += 1
-        message = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
-        fields = {"links": len(result.results), "counts": counts, "dryRun": result.dry_run or None}
-        if isinstance(result, BatchFailed):
-            fields |= {"errorCode": rule.error_code, "status": result.status}
-        event: logs.Event = "link.batch"
-    elif isinstance(result, Ignored):
-        message = "No LINK_MAPPING rule applies to this event; nothing was linked"
-        fields, event = {"when": list(result.when)}, rule.event
-    elif isinstance(result, Failure):
-        message = result.message
-        fields = {"errorCode": rule.error_code, "status": result.status, **result.log}
-        event = rule.event
-    else:
-        _log_link(result, latencyMs=latency, exc=crash, **extra)
-        return
-    logs.emit(
-        severity or rule.severity,
-        event,
-        message,
-        exc=crash,
-        outcome=result.outcome.value,
-        latencyMs=latency,
-        **fields,
-        **extra,
-    )
-
-
-def _log_link(link: LinkResult, *, exc: BaseException | None = None, **fields: Any) -> None:
-    """One link's line: done (or valid), rejected, failed or not attempted."""
-    rule = RULES[link.outcome]
-    failure = link.failure
-    details: dict[str, Any]
-    if failure is None:
-        message = (
-            "Dry run: the table link exists and the token may read it"
-            if link.status == "valid"
-            else f"Tulip accepted the {link.action}"
-        )
-        details = {
-            "status": rule.status,
-            "tulipStatus": link.tulip_status,
-            "attempts": link.attempts,
-        }
-    else:
-        message = failure.message
-        details = {"errorCode": rule.error_code, "status": failure.status, **failure.log}
-    logs.emit(
-        rule.severity,
-        rule.event,
-        message,
-        exc=exc,
-        outcome=link.outcome.value,
-        tableLinkId=link.table_link_id,
-        action=link.action,
-        **details,
-        **fields,
-    )
 
 
 def _as_received(message: Any, data: Any) -> dict[str, Any]:

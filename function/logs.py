@@ -20,21 +20,9 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-# Every `event` a line can carry: one name per situation, searchable in Cloud Logging.
-Event = Literal[
-    "link.done",
-    "link.valid",
-    "link.rejected",
-    "link.failed",
-    "link.ignored",
-    "link.batch",
-    "tulip.retry",
-    "mapping.when_failed",
-    "instance.warm_up_failed",
-]
+from .outcomes import Event, Severity
 
 
 class HeaderGetter(Protocol):

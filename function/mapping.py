@@ -40,8 +40,10 @@ import jmespath.functions
 import jmespath.parser
 
 from . import logs
-from .models import InvalidPayload, LinkRequest, Problem, check_link, json_kind
-from .outcomes import Ignored
+from .errors import FieldProblem, MappingError
+from .links import Candidate
+from .payloads import json_kind
+from .results import Ignored
 
 MappedField = Literal["tableLinkId", "leftRecord", "rightRecord", "action"]
 MAPPED_FIELDS: tuple[MappedField, ...] = get_args(MappedField)
@@ -49,10 +51,6 @@ RECORD_FIELDS: tuple[MappedField, ...] = ("leftRecord", "rightRecord")
 _REQUIRED: tuple[MappedField, ...] = RECORD_FIELDS
 _KEYS = (*MAPPED_FIELDS, "when")
 _FUNCTIONS = jmespath.functions.Functions().FUNCTION_TABLE
-
-
-class MappingError(ValueError):
-    """`LINK_MAPPING` is not a usable mapping; the message names the key at fault."""
 
 
 @dataclass(frozen=True)
@@ -81,21 +79,14 @@ class MappingRule:
 
 
 @dataclass(frozen=True)
-class _MappedLink:
-    """One pair a rule produced, before validation: values by our field name, how errors name
-    each field (with the rule and the element's position), and the expression behind each."""
-
-    values: Mapping[str, Any]
-    names: Mapping[str, str]
-    expressions: Mapping[str, str]
-
-
-@dataclass(frozen=True)
 class Mapped:
-    """What the mapping made of an event: its links, validated, and whether any fanned out."""
+    """What the mapping made of an event: its links, not yet validated (`links.validate_links`
+    does that, as for every link), whether any fanned out, and the problems met evaluating the
+    expressions (reported with the validation's)."""
 
-    requests: tuple[LinkRequest, ...]
+    candidates: tuple[Candidate, ...]
     fanned_out: bool
+    problems: tuple[FieldProblem, ...]
 
 
 @dataclass(frozen=True)
@@ -104,58 +95,21 @@ class LinkMapping:
 
     rules: tuple[MappingRule, ...]
 
-    def read(
-        self,
-        body: Any,
-        *,
-        default_table_link_id: str | None,
-        allowed_table_link_ids: frozenset[str] | None,
-        max_links: int,
-    ) -> Mapped | Ignored:
-        """Evaluate every rule against `body` and validate what they give, as a direct request's
-        fields are; every problem is reported at once as `InvalidPayload`."""
+    def read(self, body: Any) -> Mapped | Ignored:
+        """Evaluate every rule against `body`: `Ignored` when no rule's `when` holds, else the
+        links the holding rules give, in order."""
         holding = [rule for rule in self.rules if _holds(rule, body)]
         if not holding:
             return Ignored(tuple(r.when.text for r in self.rules if r.when is not None))
-        links: list[_MappedLink] = []
-        problems: list[Problem] = []
+        candidates: list[Candidate] = []
+        problems: list[FieldProblem] = []
         fanned_out = False
         for rule in holding:
             made, fanned, found = _links_of(rule, body)
-            links += made
+            candidates += made
             problems += found
             fanned_out |= fanned
-        if len(links) > max_links:
-            problems.append(
-                {
-                    "field": "LINK_MAPPING",
-                    "problem": f"gave {len(links)} links for this event; at most MAX_BATCH_LINKS "
-                    f"({max_links}) are allowed in one request",
-                }
-            )
-        requests = []
-        for link in links:
-            checked = check_link(
-                link.values,
-                default_table_link_id=default_table_link_id,
-                allowed_table_link_ids=allowed_table_link_ids,
-            )
-            if isinstance(checked, LinkRequest):
-                requests.append(checked)
-                continue
-            for field, text in checked:
-                problems.append(
-                    {
-                        "field": link.names[field],
-                        "problem": f"{link.expressions[field]} gave "
-                        f"{json_kind(link.values[field])}: {text}",
-                    }
-                    if field in link.values
-                    else {"field": field, "problem": text}
-                )
-        if problems:
-            raise InvalidPayload(problems)
-        return Mapped(tuple(requests), fanned_out)
+        return Mapped(tuple(candidates), fanned_out, tuple(problems))
 
     def has_table_link_id(self) -> bool:
         """Whether every rule names its table link (else `TULIP_TABLE_LINK_ID` must)."""
@@ -250,10 +204,10 @@ def truthy(value: object) -> bool:
     return not (isinstance(value, (str, list, dict)) and not value)
 
 
-def _links_of(rule: MappingRule, body: Any) -> tuple[list[_MappedLink], bool, list[Problem]]:
+def _links_of(rule: MappingRule, body: Any) -> tuple[list[Candidate], bool, list[FieldProblem]]:
     """The pairs one holding rule gives, whether it fanned out, and the problems found."""
     values: dict[str, Any] = {}
-    problems: list[Problem] = []
+    problems: list[FieldProblem] = []
     for field, expression in rule.fields.items():
         try:
             value = expression.search(body)
@@ -288,11 +242,11 @@ def _links_of(rule: MappingRule, body: Any) -> tuple[list[_MappedLink], bool, li
         for field, items in lists.items():
             pair[field] = items[position]
             names[field] = f"{names[field]}[{position}]"
-        links.append(_MappedLink(pair, names, expressions))
+        links.append(Candidate(pair, names=names, sources=expressions))
     return links, bool(lists), []
 
 
-def _problem(rule: MappingRule, field: str, problem: str) -> Problem:
+def _problem(rule: MappingRule, field: str, problem: str) -> FieldProblem:
     return {"field": rule.field_name(field), "problem": problem}
 
 

@@ -1,24 +1,39 @@
-"""The one table that decides every answer, and the one place that renders it.
+"""The words every module shares, and the one table that decides every answer.
 
-Each situation the function can end in is an `Outcome`; `RULES` maps it to our HTTP status, the
-`errorCode`, the log event and severity, whether a `Retry-After` goes with it, whether Tulip is
-retried on it, and whether the Eventarc path may drop (ack) the message because retrying the
-same message cannot succeed. Errors are `Failure` exceptions raised where the situation is
-known; `render_failure` and `render_success` turn outcomes into an `HttpReply`.
+The bottom of the package: it imports nothing from it. Each situation a request can end in is an
+`Outcome`; `RULES` maps it to our HTTP status, the `errorCode`, the log event and severity,
+whether a `Retry-After` goes with it, whether Tulip is retried on it, and whether the Eventarc
+path may drop (ack) the message because retrying the same message cannot succeed. Errors
+(`errors`) and results (`results`) name their outcome; the edge renders its row.
+
+The fixed sets of strings (`Action`, `LinkStatus`, `Severity`, `Event`) are `Literal`s, so the
+type checker holds every use to them.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Literal, get_args
 
-from .logs import Event, Severity
-
-if TYPE_CHECKING:  # models raises the failures defined here: no import at run time
-    from .models import Action
+Action = Literal["link", "unlink"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+# What became of one link: done (linked, unlinked), checked (valid), or not.
+LinkStatus = Literal["linked", "unlinked", "valid", "failed", "not_attempted"]
+LINK_STATUSES: tuple[LinkStatus, ...] = get_args(LinkStatus)
+Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# Every `event` a log line can carry: one name per situation, searchable in Cloud Logging.
+Event = Literal[
+    "link.done",
+    "link.valid",
+    "link.rejected",
+    "link.failed",
+    "link.ignored",
+    "link.batch",
+    "tulip.retry",
+    "mapping.when_failed",
+]
 
 DEFAULT_RETRY_AFTER_SECONDS = 5
 
@@ -153,210 +168,3 @@ def outcome_for_tulip_status(status: int) -> Outcome:
         if status in rule.tulip_statuses:
             return outcome
     return Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS
-
-
-class Failure(Exception):
-    """A request that ends without a link: raised where the reason is known.
-
-    Subclasses name their usual outcome; `outcome=` overrides it where one class covers several
-    rows (the Tulip client). `body` holds extra, credential-free fields for the error body;
-    `log` holds extra fields for the log line only.
-    """
-
-    outcome: Outcome = Outcome.INTERNAL
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        outcome: Outcome | None = None,
-        body: Mapping[str, Any] | None = None,
-        log: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        if outcome is not None:
-            self.outcome = outcome
-        self.message = message
-        self.body = dict(body or {})
-        self.log = dict(log or {})
-
-    @property
-    def rule(self) -> Rule:
-        """This failure's row of the table."""
-        return RULES[self.outcome]
-
-    @property
-    def status(self) -> int:
-        """The HTTP status we answer with."""
-        assert self.rule.status is not None, f"{self.outcome} passes on a status it lacks"
-        return self.rule.status
-
-    def retry_after_seconds(self) -> float:
-        """How long a caller should wait before retrying, when the rule sends `Retry-After`."""
-        return DEFAULT_RETRY_AFTER_SECONDS
-
-
-LinkStatus = Literal["linked", "unlinked", "valid", "failed", "not_attempted"]
-LINK_STATUSES: tuple[LinkStatus, ...] = get_args(LinkStatus)
-
-
-class NotAttempted(Failure):
-    """The request's deadline passed (or would have, waiting out a rate limit) before this link
-    of a batch could start; it counts as a timeout."""
-
-    outcome = Outcome.TULIP_TIMEOUT
-
-    def __init__(self) -> None:
-        super().__init__("The request's deadline came before this link could be tried")
-
-
-@dataclass(frozen=True)
-class LinkResult:
-    """What became of one link: done, valid (a dry run), failed, or not attempted.
-
-    `tulip_status` and `attempts` describe Tulip's accepting answer; a failure carries its own.
-    `tables` are the link's left and right table ids, as a dry run's GET found them.
-    """
-
-    table_link_id: str
-    left_record: str
-    right_record: str
-    action: Action
-    status: LinkStatus
-    failure: Failure | None = None
-    tulip_status: int | None = None
-    attempts: int | None = None
-    tables: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def outcome(self) -> Outcome:
-        """This link's row of the table."""
-        if self.failure is not None:
-            return self.failure.outcome
-        return Outcome.VALID if self.status == "valid" else Outcome.DONE
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """No mapping rule's `when` held: nothing to link, and nothing wrong."""
-
-    when: tuple[str, ...]
-    outcome: Outcome = field(default=Outcome.IGNORED, init=False)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Every link of a batch (or of a dry run) succeeded."""
-
-    results: tuple[LinkResult, ...]
-    dry_run: bool
-    outcome: Outcome = field(default=Outcome.DONE, init=False)
-
-
-Result = LinkResult | Ignored | Batch
-
-
-class BatchFailed(Failure):
-    """Some links of a batch (or of a dry run) did not succeed.
-
-    The answer is the one the worst link would have had alone: a retryable link (one whose
-    outcome is not permanent) beats a permanent one, and among equals the first in order wins.
-    Then a sender retries the whole batch (re-linking the pairs already done is harmless), and
-    never gets a 2xx while a link failed. Where the answer's row sends `Retry-After`, it is the
-    largest any retryable link asks for.
-    """
-
-    def __init__(self, results: tuple[LinkResult, ...], *, dry_run: bool) -> None:
-        failed = [(i, r.failure) for i, r in enumerate(results) if r.failure is not None]
-        assert failed, "a batch with no failure did not fail"
-        retryable = [(i, f) for i, f in failed if not f.rule.permanent]
-        index, worst = (retryable or failed)[0]
-        super().__init__(
-            f"{len(failed)} of {len(results)} links did not succeed; the answer is that of "
-            f"results[{index}]: {worst.message}",
-            outcome=worst.outcome,
-            body={"results": [render_result(r) for r in results]}
-            | ({"dryRun": True} if dry_run else {}),
-        )
-        self.results = results
-        self.dry_run = dry_run
-        self._worst = worst
-        self._retryable = [f for _, f in retryable]
-
-    @property
-    def status(self) -> int:
-        """The worst link's status, as it would have answered alone."""
-        return self._worst.status
-
-    def retry_after_seconds(self) -> float:
-        """The longest wait any retryable link asks for."""
-        waits = [f.retry_after_seconds() for f in self._retryable if f.rule.retry_after]
-        return max(waits, default=super().retry_after_seconds())
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    """What we answer the caller: status, JSON body, headers; free of any web framework."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str]
-
-
-def render_success(result: Result, request_id: str) -> HttpReply:
-    """The 200 answer: one link done, an ignored event, or a batch (or dry run) that succeeded."""
-    body: dict[str, Any]
-    if isinstance(result, LinkResult):
-        body = {
-            "status": result.status,
-            "tableLinkId": result.table_link_id,
-            "leftRecord": result.left_record,
-            "rightRecord": result.right_record,
-        }
-    elif isinstance(result, Ignored):
-        body = {"status": "ignored"}
-    elif result.dry_run:
-        body = {
-            "status": "valid",
-            "dryRun": True,
-            "results": list(map(render_result, result.results)),
-        }
-    else:
-        body = {"status": "done", "results": list(map(render_result, result.results))}
-    return HttpReply(200, {**body, "requestId": request_id}, {"X-Request-Id": request_id})
-
-
-def render_result(result: LinkResult) -> dict[str, Any]:
-    """One link in a batch's `results`."""
-    body: dict[str, Any] = {
-        "tableLinkId": result.table_link_id,
-        "leftRecord": result.left_record,
-        "rightRecord": result.right_record,
-        "action": result.action,
-        "status": result.status,
-        **result.tables,
-    }
-    failure = result.failure
-    if failure is not None and result.status == "failed":
-        body |= {
-            "errorCode": failure.rule.error_code,
-            "httpStatus": failure.status,
-            "message": failure.message,
-            **failure.body,
-        }
-    return body
-
-
-def render_failure(failure: Failure, request_id: str) -> HttpReply:
-    """The error body and headers for a failure, per its row of `RULES`."""
-    rule = failure.rule
-    body: dict[str, Any] = {
-        "errorCode": rule.error_code,
-        "message": failure.message,
-        "requestId": request_id,
-        **failure.body,
-    }
-    headers = {"X-Request-Id": request_id, **dict(rule.headers)}
-    if rule.retry_after:
-        headers["Retry-After"] = str(max(0, math.ceil(failure.retry_after_seconds())))
-    return HttpReply(failure.status, body, headers)

@@ -21,29 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError
-from .outcomes import Failure, Outcome
+from .errors import ConfigError, CredentialsUnavailable
 from .timing import Backoff, Clock, Deadline
 
 READ_TRY_TIMEOUT_SECONDS = 5.0
 READ_TRIES = 3
-
-
-class CredentialsUnavailable(Failure):
-    """Secret Manager could not be read (unreachable, denied, not found)."""
-
-    outcome = Outcome.CREDENTIALS_UNAVAILABLE
-
-
-def preload() -> None:
-    """Import the client library now (about half a second): in gunicorn's master, before it forks
-    the worker, so that the worker's first request does not pay it. Nothing is connected."""
-    import google.api_core.exceptions
-    import google.cloud.secretmanager  # noqa: F401
-    import grpc  # noqa: F401
-    from google.cloud.secretmanager_v1.services.secret_manager_service import (  # noqa: F401
-        transports,
-    )
 
 
 class SecretManager:

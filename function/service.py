@@ -1,4 +1,4 @@
-"""The core: a request's JSON object in, its Tulip calls made, a `Result` out or a `Failure` raised.
+"""The core: a request's JSON object in, its Tulip calls made, a `Result` out.
 
 Free of Flask and CloudEvents: `handlers` unwraps HTTP bodies and Pub/Sub messages into the
 plain JSON object this takes. One `LinkService` serves every request of a process (`instance`).
@@ -7,35 +7,28 @@ What a body asks for (`plan`):
 
 - With `LINK_MAPPING` set, the body is read only through the mapping: no rule holds, and the
   event is `Ignored`; else its links, a batch when there are several or any fanned out.
-- Without it, a body with `links` is a batch, and any other body one link, exactly as before.
+- Without it, a body with `links` is a batch, and any other body one link.
 
-Every link is validated before the first call; the token is read once per request. A single
-link answers as it always has (its failure raised as is); a batch answers with every link's
-result, and `BatchFailed` when any did not succeed. A dry run makes no change: it checks the
-links as a batch and GETs each distinct table link once.
+Either way every link is validated (`links.validate_links`) before the first call, and the
+token is read once per request. A single link returns its `LinkResult` or raises its
+`Failure`; a batch returns a `Batch` holding every link's result, failed ones included. A dry
+run makes no change: it checks the links as a batch and GETs each distinct table link once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from . import logs
 from .batch import RateGate, run_in_order
 from .config import Settings
 from .credentials import RequestToken, TulipCredentials
-from .models import LinkRequest, is_batch, parse_batch, parse_link_request
-from .outcomes import (
-    Batch,
-    BatchFailed,
-    Failure,
-    Ignored,
-    LinkResult,
-    LinkStatus,
-    NotAttempted,
-    Result,
-)
+from .errors import Failure, NotAttempted
+from .links import LinkRequest, Plan, read_links, validate_links
+from .outcomes import LinkStatus
+from .results import Batch, Ignored, LinkResult, Result
 from .secret_manager import SecretCache, SecretManager
 from .timing import SYSTEM_CLOCK, Backoff, Clock, Deadline
 from .tulip import TulipClient
@@ -44,16 +37,8 @@ from .tulip import TulipClient
 _Work = Callable[[LinkRequest, RateGate], LinkResult]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The validated links of one request, and whether it answers as a batch."""
-
-    links: tuple[LinkRequest, ...]
-    batch: bool
-
-
 class LinkService:
-    """Everything one process shares between requests: settings, secret cache, Tulip session."""
+    """Everything one process shares between requests: settings, secret cache, Tulip's pool."""
 
     def __init__(self, settings: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
@@ -63,7 +48,9 @@ class LinkService:
             emulator_host=settings.secret_manager_emulator_host, clock=clock, backoff=backoff
         )
         self.secrets = SecretCache(manager.read, settings.secret_cache_ttl, clock)
-        self.credentials = TulipCredentials(settings, self.secrets)
+        self.credentials = TulipCredentials(
+            self.secrets, secret=settings.credentials_secret_version, token=settings.api_token()
+        )
         self.tulip = TulipClient(
             base_url=settings.tulip_base_url,
             workspace_id=settings.workspace_id,
@@ -72,13 +59,6 @@ class LinkService:
             clock=clock,
             backoff=backoff,
         )
-
-    def warm_up(self) -> None:
-        """Read the Tulip token and open a connection to Tulip, before the first request needs
-        them; a request that comes meanwhile waits for the read in progress."""
-        deadline = self.deadline()
-        self.credentials.get(deadline)
-        self.tulip.connect(deadline)
 
     def deadline(self) -> Deadline:
         """A new request's deadline, counted from now."""
@@ -102,35 +82,21 @@ class LinkService:
         def change(link: LinkRequest, gate: RateGate) -> LinkResult:
             return self._change(link, token, deadline, gate)
 
-        return _answer(self._run(plan.links, change, deadline), dry_run=False)
+        return Batch(self._run(plan.links, change, deadline), dry_run=False)
 
     def plan(self, data: Mapping[str, Any]) -> Plan | Ignored:
         """What `data` asks for, validated; `InvalidPayload` names every problem at once."""
-        settings = self.settings
-        if settings.link_mapping is not None:
-            mapped = settings.link_mapping.read(
-                data,
-                default_table_link_id=settings.default_table_link_id,
-                allowed_table_link_ids=settings.allowed_table_link_ids,
-                max_links=settings.max_batch_links,
-            )
-            if isinstance(mapped, Ignored):
-                return mapped
-            return Plan(mapped.requests, len(mapped.requests) > 1 or mapped.fanned_out)
-        if is_batch(data):
-            links = parse_batch(
-                data,
-                default_table_link_id=settings.default_table_link_id,
-                allowed_table_link_ids=settings.allowed_table_link_ids,
-                max_links=settings.max_batch_links,
-            )
-            return Plan(tuple(links), batch=True)
-        link = parse_link_request(
-            data,
-            default_table_link_id=settings.default_table_link_id,
-            allowed_table_link_ids=settings.allowed_table_link_ids,
+        policy = self.settings.policy
+        mapping = self.settings.link_mapping
+        if mapping is None:
+            return read_links(data, policy)
+        mapped = mapping.read(data)
+        if isinstance(mapped, Ignored):
+            return mapped
+        links = validate_links(
+            mapped.candidates, policy, counted_as="LINK_MAPPING", found=mapped.problems
         )
-        return Plan((link,), batch=False)
+        return Plan(links, batch=len(links) > 1 or mapped.fanned_out)
 
     def _change(
         self, link: LinkRequest, token: RequestToken, deadline: Deadline, gate: RateGate | None
@@ -142,7 +108,7 @@ class LinkService:
             right_record=link.right,
             tokens=token,
             deadline=deadline,
-            gate=gate,
+            on_rate_limited=None if gate is None else gate.close_for,
         )
         return _result(
             link,
@@ -158,7 +124,10 @@ class LinkService:
 
         def describe(link: LinkRequest, gate: RateGate) -> LinkResult:
             accepted = self.tulip.describe_link(
-                table_link_id=link.link_id, tokens=token, deadline=deadline, gate=gate
+                table_link_id=link.link_id,
+                tokens=token,
+                deadline=deadline,
+                on_rate_limited=gate.close_for,
             )
             return _result(link, "valid", tables=accepted.tables)
 
@@ -173,7 +142,7 @@ class LinkService:
             )
             for link in links
         )
-        return _answer(results, dry_run=True)
+        return Batch(results, dry_run=True)
 
     def _run(
         self, links: tuple[LinkRequest, ...], work: _Work, deadline: Deadline
@@ -203,13 +172,6 @@ class LinkService:
                 gate=gate,
             )
         )
-
-
-def _answer(results: tuple[LinkResult, ...], *, dry_run: bool) -> Batch:
-    """A batch's answer: `Batch` when every link succeeded, else `BatchFailed`, raised."""
-    if any(result.failure is not None for result in results):
-        raise BatchFailed(results, dry_run=dry_run)
-    return Batch(results, dry_run=dry_run)
 
 
 def _result(link: LinkRequest, status: LinkStatus, **details: Any) -> LinkResult:

@@ -1,7 +1,10 @@
 """Time for one request: an injectable clock, the request's deadline, and the backoff between tries.
 
-Everything that waits or measures goes through a `Clock`, so tests can run retries and TTL expiry
-without sleeping.
+What decides behaviour goes through a `Clock`: the deadline, the waits between tries, the secret
+cache's TTL, Standard Webhooks' timestamp tolerance, a batch's rate-limit gate. Tests then run
+retries and expiry on a fake clock without sleeping. Two things read real time on purpose: the
+watchdog (`watchdog`), which bounds real sockets, and the latency the edge logs, which reports
+what a caller waited.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@
   table marked `retry_tulip`), up to `TULIP_MAX_ATTEMPTS` in all, with exponential backoff and
   jitter or Tulip's `Retry-After`. A wait that would pass the request's deadline is not started:
   the last answer is then final. On 401 the token is read again once and the call tried once
-  more, outside the attempt count. A 429 also closes the request's `RateGate` (batches).
+  more, outside the attempt count. A 429 is also reported to `on_rate_limited` (a batch holds
+  its links not yet started until Tulip's wait has passed).
 - Only the first 64 KiB of an error body is read; Tulip's `errorCode`, `errorUniqueID` and
   (capped, with our credentials masked should Tulip ever echo them) `details` are kept.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
@@ -32,16 +33,14 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
-from urllib3.connectionpool import HTTPConnectionPool
 
 from . import __version__, logs, watchdog
-from .batch import RateGate
 from .credentials import ApiToken
-from .models import Action
+from .errors import TulipError
 from .outcomes import (
     DEFAULT_RETRY_AFTER_SECONDS,
     RULES,
-    Failure,
+    Action,
     Outcome,
     outcome_for_tulip_status,
 )
@@ -56,58 +55,16 @@ _ERROR_UNIQUE_ID = re.compile(r"[a-zA-Z0-9+/]{1,200}")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
+# Told how long Tulip asked us to wait (seconds) each time it answers 429.
+RateLimited = Callable[[float], None]
+
+
 class TokenSource(Protocol):
     """Where the client gets its token, and a fresh one after a 401."""
 
     def get(self, deadline: Deadline) -> ApiToken: ...
 
     def refresh(self, rejected: ApiToken, deadline: Deadline) -> ApiToken: ...
-
-
-class TulipError(Failure):
-    """Tulip did not link: its answer, a connection error or a timeout (see `outcome`).
-
-    `tulip_status` is Tulip's last status (None when it never answered), `retry_after` its
-    `Retry-After` in seconds (None when it gave none), `attempts` as counted against
-    `TULIP_MAX_ATTEMPTS` (the extra call after a 401 is not one).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        outcome: Outcome,
-        attempts: int,
-        tulip_status: int | None = None,
-        retry_after: float | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            message,
-            outcome=outcome,
-            body=body,
-            log={
-                "tulipStatus": tulip_status,
-                "attempts": attempts,
-                "tulipErrorUniqueID": (body or {}).get("tulipErrorUniqueID"),
-            },
-        )
-        self.tulip_status = tulip_status
-        self.retry_after = retry_after
-        self.attempts = attempts
-
-    @property
-    def status(self) -> int:
-        """Ours, or Tulip's own where the rule passes it through."""
-        if self.rule.status is None and self.tulip_status is not None:
-            return self.tulip_status
-        return super().status
-
-    def retry_after_seconds(self) -> float:
-        """Tulip's `Retry-After` when it gave one, else ours."""
-        if self.retry_after is not None:
-            return self.retry_after
-        return super().retry_after_seconds()
 
 
 @dataclass(frozen=True)
@@ -179,24 +136,6 @@ class TulipClient:
         self._backoff = backoff
         self._adapter = adapter or new_adapter()
 
-    def connect(self, deadline: Deadline) -> None:
-        """Open one connection to Tulip (TCP and TLS) into the pool, ahead of the first call."""
-        base = requests.PreparedRequest()
-        base.url = self._prefix
-        pool = self._adapter.get_connection_with_tls_context(base, verify=True)
-        assert isinstance(pool, HTTPConnectionPool)
-        # urllib3 has no public way to open a connection without a request: take one from the
-        # pool, connect it, give it back (tests/test_instance.py counts the connections).
-        connection = pool._get_conn()
-        connection.timeout = min(self._timeout, deadline.remaining())
-        try:
-            connection.connect()
-        except Exception:
-            connection.close()
-            raise
-        finally:
-            pool._put_conn(connection)
-
     def change_link(
         self,
         *,
@@ -206,12 +145,12 @@ class TulipClient:
         right_record: str,
         tokens: TokenSource,
         deadline: Deadline,
-        gate: RateGate | None = None,
+        on_rate_limited: RateLimited | None = None,
     ) -> Accepted:
         """PUT the link or unlink; returns on any 2xx, raises `TulipError` otherwise."""
         url = f"{self._prefix}/tableLinks/{table_link_id}/{action}"
         body = json.dumps({"leftRecord": left_record, "rightRecord": right_record}).encode()
-        return self._call("PUT", url, body, tokens, deadline, gate)
+        return self._call("PUT", url, body, tokens, deadline, on_rate_limited)
 
     def describe_link(
         self,
@@ -219,12 +158,12 @@ class TulipClient:
         table_link_id: str,
         tokens: TokenSource,
         deadline: Deadline,
-        gate: RateGate | None = None,
+        on_rate_limited: RateLimited | None = None,
     ) -> Accepted:
         """GET the table link (a dry run's proof that the token works and the link exists);
         `Accepted.tables` holds its table ids when Tulip gave them."""
         url = f"{self._prefix}/tableLinks/{table_link_id}"
-        return self._call("GET", url, None, tokens, deadline, gate)
+        return self._call("GET", url, None, tokens, deadline, on_rate_limited)
 
     def _call(
         self,
@@ -233,7 +172,7 @@ class TulipClient:
         body: bytes | None,
         tokens: TokenSource,
         deadline: Deadline,
-        gate: RateGate | None,
+        on_rate_limited: RateLimited | None,
     ) -> Accepted:
         token = tokens.get(deadline)
         attempts = 0  # as counted against TULIP_MAX_ATTEMPTS: the call after a 401 is not one
@@ -261,8 +200,8 @@ class TulipClient:
             if tried.outcome is Outcome.DONE:
                 assert tried.status is not None
                 return Accepted(tried.status, attempts, _tables(tried.body or {}))
-            if gate is not None and tried.outcome is Outcome.TULIP_RATE_LIMITED:
-                gate.close_for(tried.retry_after or DEFAULT_RETRY_AFTER_SECONDS)
+            if on_rate_limited is not None and tried.outcome is Outcome.TULIP_RATE_LIMITED:
+                on_rate_limited(tried.retry_after or DEFAULT_RETRY_AFTER_SECONDS)
             delay = self._wait_before_retry(tried, attempts, deadline)
             if delay is None:
                 raise self._error(tried, token, attempts)

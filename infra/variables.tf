@@ -154,7 +154,7 @@ variable "webhook_signature_header" {
 
 variable "webhook_link_mapping" {
   type        = string
-  description = "LINK_MAPPING of the webhook function: a JSON object (or array of them) of JMESPath expressions that read a third-party sender's own payload (see the README's \"Third-party senders\"). Empty: requests use tulip-link's own shape. Write it with jsonencode(...) or a heredoc."
+  description = "LINK_MAPPING of the webhook function: a JSON object (or array of them) of JMESPath expressions that read a third-party sender's own payload (see docs/senders.md). Empty: requests use tulip-link's own shape. Write it with jsonencode(...) or a heredoc."
   default     = ""
 
   validation {

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from function import config, instance
+from tests import processes
 from tests.doubles import FakeClock, SimulatorDouble, TulipDouble
 from tests.helpers import API_KEY, API_SECRET, BASE_URL, ROOT
 
@@ -31,6 +32,12 @@ settings.register_profile(
     "explore", settings.get_profile("ci"), derandomize=False, max_examples=3000
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test, module-scoped ones included: only a test marked
+    # `processes` may start one (tests/processes.py checks), so `make quick` never waits on one.
+    processes.allowed = item.get_closest_marker("processes") is not None
 
 
 class Env:

@@ -18,6 +18,8 @@ from devtools.run import free_port, without_settings
 from tests.helpers import ROOT
 
 READY_SECONDS = 60
+# Set for each test by conftest.py: whether it is marked `processes`.
+allowed = False
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Served:
 @contextlib.contextmanager
 def serve(args: list[str], env: Mapping[str, str], port: int) -> Iterator[Served]:
     """`python <args>` in its own process group, until the block ends."""
+    assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
     process = subprocess.Popen(
         [sys.executable, *args], cwd=ROOT, env=dict(env), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -8,20 +8,19 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+import socket
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
 from werkzeug.datastructures import Headers
 
 from devtools.sign import hmac_sha256_hex, signed_headers, standard_webhooks_signature
-from function.auth import (
-    Unauthenticated,
-    standard_webhooks_key,
-    verify_hmac_sha256,
-    verify_standard_webhooks,
-)
+from function.auth import standard_webhooks_key, verify_hmac_sha256, verify_standard_webhooks
+from function.errors import Unauthenticated
+from tests import processes
 from tests.helpers import ROOT, link_url, log_lines, push_envelope, request_body
 
 # Standard Webhooks' published test vector.
@@ -435,6 +434,7 @@ def test_signed_headers_from_the_tool_pass(client, tulip, env, clock, mode):
     assert post(client, body, headers).status_code == 200
 
 
+@pytest.mark.processes
 def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     payload = tmp_path / "payload file.json"
     payload.write_bytes(json.dumps(request_body()).encode())
@@ -463,3 +463,52 @@ def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     ).stdout.split()
     assert args[0] == "-H" and "webhook-signature:v1," in " ".join(args)
     assert all(" " not in word for word in args)
+
+
+# --- a header sent twice, over a real socket ---------------------------------------------------
+
+TWICE_SECRET = "whsec_" + base64.b64encode(b"sent twice over a real socket!!!").decode()
+
+
+def send_raw(port: int, headers: list[tuple[str, str]], body: bytes) -> int:
+    """POST with exactly these header lines (repeats included), as a sender's bytes would."""
+    lines = [b"POST / HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    lines += [f"{name}: {value}".encode() for name, value in headers]
+    lines += [f"Content-Length: {len(body)}".encode(), b"", b""]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"\r\n".join(lines) + body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize(
+    ("mode", "repeated"),
+    [
+        ("standard-webhooks", "webhook-id"),
+        ("standard-webhooks", "webhook-timestamp"),
+        ("standard-webhooks", "webhook-signature"),
+        ("hmac-sha256", "X-Hub-Signature-256"),
+    ],
+)
+def test_a_header_sent_twice_is_refused_as_repeated(mode, repeated):
+    # gunicorn joins the two lines into one value before the function sees it: the rule must
+    # still recognise them (a Werkzeug test client would not send two lines at all).
+    body = json.dumps(request_body()).encode()
+    settings = {
+        "TULIP_BASE_URL": "https://acme.tulip.co",
+        "TULIP_API_KEY": "apikey.2_x",
+        "TULIP_API_SECRET": "s",
+        "WEBHOOK_AUTH": mode,
+        "WEBHOOK_SECRET_VALUE": TWICE_SECRET,
+    }
+    signed = signed_headers(mode, TWICE_SECRET, body, now=time.time())
+    headers = [("Content-Type", "application/json"), *signed.items(), (repeated, signed[repeated])]
+    with processes.function(settings) as served:
+        served.wait_until_listening()
+        assert send_raw(served.port, headers, body) == 401
+        processes.until(lambda: any("link.rejected" in line for line in served.lines), "the log")
+    [line] = [json.loads(x) for x in served.lines if "link.rejected" in x]
+    assert line["reason"] == f"{repeated} is given more than once (a comma where none belongs)"

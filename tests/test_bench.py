@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.bench.__main__ import parse_wrk
+from devtools.bench.measure import parse_wrk
 
 REPORT = """Running 5s test @ http://127.0.0.1:41233/
   2 threads and 16 connections

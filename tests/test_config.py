@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from function.config import (
-    ConfigError,
-    environment_variables,
-    load_settings,
-    load_webhook_settings,
-)
+from function.config import environment_variables, load_settings, load_webhook_settings
+from function.errors import ConfigError
 
 BASE = {
     "TULIP_BASE_URL": "https://acme.tulip.co",

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from function.config import ConfigError
 from function.credentials import ApiToken, parse_token
-from function.secret_manager import CredentialsUnavailable, SecretCache
+from function.errors import ConfigError, CredentialsUnavailable
+from function.secret_manager import SecretCache
 from function.timing import Deadline
 from tests.doubles import FakeClock
 

@@ -20,8 +20,8 @@ from devtools.run import (
     function_environment,
     read_env_file,
 )
-from function.auth import Authenticator
 from function.config import load_webhook_settings
+from function.instance import authenticator
 from function.secret_manager import SecretCache
 from function.timing import SYSTEM_CLOCK, Deadline
 from tests.helpers import ROOT
@@ -107,6 +107,7 @@ def test_bad_settings_stop_the_runner_with_the_functions_message(given, says):
         check_settings(env)
 
 
+@pytest.mark.processes
 def test_the_runner_refuses_before_starting_anything(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("WEBHOOK_AUTH=token\n")
@@ -131,6 +132,7 @@ def test_the_runner_refuses_before_starting_anything(tmp_path):
         {"WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "k", "WEBHOOK_SIGNATURE_HEADER": "X-S"},
     ],
 )  # fmt: skip
+@pytest.mark.processes
 def test_the_printed_command_signs_a_request_the_function_accepts(settings):
     env, _ = function_environment(settings, SIMULATOR)
     command = curl_command(8080, env)
@@ -145,10 +147,10 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
     headers = Headers(
         [(name, value) for name, _, value in (o.partition(":") for o in options[1::2])]
     )
-    authenticator = Authenticator(
+    caller = authenticator(
         load_webhook_settings(env), SecretCache(lambda *_: "", 0, SYSTEM_CLOCK), SYSTEM_CLOCK
     )
-    authenticator.check(headers, (ROOT / EXAMPLE).read_bytes(), Deadline(SYSTEM_CLOCK, 5))
+    caller.check(headers, (ROOT / EXAMPLE).read_bytes(), Deadline(SYSTEM_CLOCK, 5))
 
 
 def test_without_authentication_the_command_is_plain_and_a_secret_manager_secret_has_none():

@@ -26,6 +26,8 @@ from devtools.run import DEV_WEBHOOK_SECRET, free_port, without_settings
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
+
 STARTUP_SECONDS = 60
 
 

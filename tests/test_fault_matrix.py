@@ -33,6 +33,8 @@ from function.secret_manager import READ_TRIES
 from tests import processes
 from tests.helpers import b64
 
+pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
+
 Delivery = Literal["http", "push", "eventarc"]
 DELIVERIES: tuple[Delivery, ...] = ("http", "push", "eventarc")
 DEADLINE = 3.0
@@ -145,9 +147,6 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
         target = "link_records_pubsub" if delivery == "eventarc" else "link_records"
         built.function = exits.enter_context(processes.function(settings, target))
         built.function.wait_until_listening()
-        # The worker reads the token as it starts (function/instance.py): let that read pass
-        # before any row scripts Secret Manager's failures.
-        processes.until(lambda: len(secrets.calls) == 1, "the warm-up's secret read")
         yield built
 
 

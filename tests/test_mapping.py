@@ -359,4 +359,4 @@ def test_the_jira_example_unlinks_when_the_issue_is_deleted(client, env, simulat
 )
 def test_the_readme_shows_the_examples_the_tests_run(name):
     text = (ROOT / "devtools" / "examples" / name).read_text().rstrip()
-    assert f"```json\n{text}\n```" in (ROOT / "README.md").read_text()
+    assert f"```json\n{text}\n```" in (ROOT / "docs" / "senders.md").read_text()

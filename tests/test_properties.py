@@ -35,8 +35,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from devtools.sign import signed_headers
-from function.config import SIGNING_MODES
-from function.models import RECORD_MAX, check_link, is_table_link_id
+from function.auth import SIGNING_MODES
+from function.errors import InvalidPayload
+from function.links import RECORD_MAX, Candidate, LinkPolicy, is_table_link_id, validate_links
 from function.outcomes import RULES, Outcome
 from tests.helpers import BASE_URL, LINK_ID, OPENAPI
 
@@ -413,5 +414,10 @@ def test_the_table_link_id_pattern_is_the_validator(value):
 @given(value=RECORD_TEXT)
 def test_the_record_pattern_is_the_validator(value):
     assume(not _has_surrogate(value))
-    accepted = not isinstance(check_link({"tableLinkId": "A", "leftRecord": value, "rightRecord": "x"}), list)  # fmt: skip
+    candidate = Candidate({"tableLinkId": "A", "leftRecord": value, "rightRecord": "x"})
+    try:
+        validate_links([candidate], LinkPolicy(), counted_as="links")
+        accepted = True
+    except InvalidPayload:
+        accepted = False
     assert RECORD_ID.is_valid(value) == accepted, repr(value)

@@ -180,6 +180,7 @@ def test_secret_names_are_completed(client, tulip, env, secret_manager, setting,
     assert secret_manager.calls == [read]
 
 
+@pytest.mark.processes
 def test_local_runs_never_import_the_secret_manager_library():
     code = (
         "import os, sys; os.environ.update(TULIP_BASE_URL='https://a.tulip.co', "

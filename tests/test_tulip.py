@@ -12,10 +12,10 @@ import pytest
 
 from function import __version__
 from function.credentials import ApiToken
-from function.models import Action
-from function.outcomes import Outcome
+from function.errors import TulipError
+from function.outcomes import Action, Outcome
 from function.timing import Backoff, Deadline
-from function.tulip import TulipClient, TulipError, parse_retry_after
+from function.tulip import TulipClient, parse_retry_after
 from tests.doubles import FakeClock, Scripted
 
 TOKEN = ApiToken("apikey.2_WIRE", "wire-secret")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from function.models import (
-    InvalidPayload,
-    MalformedRequest,
-    PubsubMessage,
-    is_push_envelope,
-    message_payload,
-    parse_json_object,
-    parse_link_request,
-)
+from function.errors import InvalidPayload, MalformedRequest
+from function.links import Candidate, LinkPolicy, LinkRequest, validate_links
+from function.payloads import PubsubMessage, is_push_envelope, message_payload, parse_json_object
 from tests.helpers import b64
+
+
+def parse_link_request(data, **policy) -> LinkRequest:
+    """One link object, validated as every link is."""
+    [link] = validate_links([Candidate(data)], LinkPolicy(**policy), counted_as="links")
+    return link
 
 
 def problems(data, **settings) -> dict[str, str]:

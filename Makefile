@@ -30,13 +30,23 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 		-r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-# Where `make run` and `make demo` listen: loopback only unless HOST says otherwise.
+# Where `make run` and `make demo` listen: loopback only unless HOST says otherwise. The queue's
+# retries default to what infra/ deploys (10 s to 600 s, 5 deliveries); shorter ones suit demos.
 HOST ?= 127.0.0.1
 PORT ?= 8080
 SIMULATOR_PORT ?= 8081
-RUN := $(BIN)/python -m devtools.run --host $(HOST) --port $(PORT) --simulator-port $(SIMULATOR_PORT)
+EVENTS_PORT ?= 8082
+PUBSUB_PORT ?= 8085
+MIN_BACKOFF ?= 10
+MAX_BACKOFF ?= 600
+MAX_DELIVERY_ATTEMPTS ?= 5
+RUN := $(BIN)/python -m devtools.run --host $(HOST) --port $(PORT) \
+	--simulator-port $(SIMULATOR_PORT) --events-port $(EVENTS_PORT) --pubsub-port $(PUBSUB_PORT) \
+	--min-backoff $(MIN_BACKOFF) --max-backoff $(MAX_BACKOFF) \
+	--max-delivery-attempts $(MAX_DELIVERY_ATTEMPTS)
 
-## run: serve the function on $(PORT), wired to the Tulip simulator unless TULIP_BASE_URL is set
+## run: the deployed shape locally (WEBHOOK_DELIVERY=direct: the webhook function alone), wired
+## to the Tulip simulator unless TULIP_BASE_URL is set
 run: $(STAMP)
 	$(RUN)
 

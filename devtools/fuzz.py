@@ -1,9 +1,12 @@
 """`make fuzz`: schemathesis against `openapi.yaml`, on the function as `make run` serves it.
 
-    python -m devtools.fuzz [--examples 300] [--seed 1] [other `schemathesis run` options]
+    python -m devtools.fuzz [--examples 300] [--seed 1] [--delivery direct|queue|both]
+                            [other `schemathesis run` options]
 
 The function (`WEBHOOK_AUTH=none`, every other setting at its default, whatever the shell
-holds) and the Tulip simulator run on free loopback ports. schemathesis runs every phase and
+holds) and the Tulip simulator run on free loopback ports, once in direct mode and once in queue
+mode (with the local Pub/Sub and the events function behind it, as `make run` has them); each
+mode is fuzzed in turn, and the worst exit status is the answer. schemathesis runs every phase and
 every check it has, with a fixed seed, a bounded number of examples, and neither its example
 database nor its cache of earlier failures, so that each run, in CI too, tries the same cases.
 
@@ -32,10 +35,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from devtools.pubsub_emulator import Layout
 from devtools.run import (
     LOOPBACK,
     ROOT,
     Children,
+    Ports,
     Stopped,
     StopSignals,
     check_settings,
@@ -96,18 +101,28 @@ def config(seed: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve, fuzz, stop; schemathesis's exit status."""
+    """Serve, fuzz, stop, in each mode; the worst of schemathesis's exit statuses."""
     parser = argparse.ArgumentParser(prog="python -m devtools.fuzz", description=__doc__)
     parser.add_argument("--examples", type=int, default=300, help="most cases per phase")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--delivery", choices=("direct", "queue", "both"), default="both")
     args, extra = parser.parse_known_args(argv)  # anything else goes to `schemathesis run`
+    modes = ("direct", "queue") if args.delivery == "both" else (args.delivery,)
+    return max(fuzz(mode, args.examples, args.seed, extra) for mode in modes)
 
-    port, simulator_port = free_port(), free_port()
+
+def fuzz(delivery: str, examples: int, seed: int, extra: list[str]) -> int:
+    """One mode: serve it, run schemathesis against it, stop; schemathesis's exit status."""
+    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    queue = Layout() if delivery == "queue" else None
     env, _ = function_environment(
-        without_settings(os.environ) | {"WEBHOOK_AUTH": "none"},
-        f"http://{LOOPBACK}:{simulator_port}",
+        without_settings(os.environ) | {"WEBHOOK_AUTH": "none", "WEBHOOK_DELIVERY": delivery},
+        f"http://{LOOPBACK}:{ports.simulator}",
+        queue=queue,
+        pubsub_host=f"{LOOPBACK}:{ports.pubsub}",
     )
     check_settings(env)
+    print(f"--- make fuzz: WEBHOOK_DELIVERY={delivery} ---", flush=True)
     stop = StopSignals()
     with tempfile.TemporaryDirectory() as scratch, Path(scratch, "servers.log").open("w+b") as log:
         config_file = Path(scratch, "schemathesis.toml")
@@ -116,16 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
         try:
             start_servers(
-                children, stop, host=LOOPBACK, port=port, simulator_port=simulator_port, env=env
+                children, stop, host=LOOPBACK, ports=ports, simulator=True, queue=queue, env=env
             )
             command = [
                 str(Path(sys.executable).with_name("schemathesis")),
                 "--config-file", str(config_file),
                 "run", "openapi.yaml",
-                "--url", f"http://{LOOPBACK}:{port}",
+                "--url", f"http://{LOOPBACK}:{ports.function}",
                 "--checks", "all",
-                "--max-examples", str(args.examples),
-                "--seed", str(args.seed),
+                "--max-examples", str(examples),
+                "--seed", str(seed),
                 "--workers", "1",
                 "--generation-database", "none",
                 *extra,
@@ -139,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             if status != 0:  # the servers' own account of what went wrong
                 log.seek(0)
                 tail = log.read().decode(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-                print("\n".join(["--- the function's and simulator's last lines ---", *tail]))
+                print("\n".join(["--- the servers' last lines ---", *tail]))
         return status
 
 

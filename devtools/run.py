@@ -1,5 +1,12 @@
 """Run the function locally: `make run` (serve until stopped) and `make demo` (two requests, shown).
 
+The deployed shape, by default (`WEBHOOK_DELIVERY=queue`): the webhook function in queue mode
+publishes to a local Pub/Sub (`devtools.pubsub_emulator`), whose push subscription delivers to
+the events function, which calls Tulip; retries, the dead-letter topic and its subscription are
+set as `infra/` sets them (`--min-backoff`, `--max-backoff` and `--max-delivery-attempts` change
+them for demos and tests). `WEBHOOK_DELIVERY=direct` runs the webhook function alone, calling
+Tulip while the caller waits.
+
 Settings come from the environment, then from `.env` (`KEY=value` lines); a setting you gave is
 never replaced by a default.
 
@@ -39,9 +46,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devtools.pubsub_emulator import DEFAULT_PORT as DEFAULT_PUBSUB_PORT
+from devtools.pubsub_emulator import Layout
 from devtools.sign import auth_mode, signed_headers
 from function.auth import DEFAULT_SIGNATURE_HEADER, secret_lines, standard_webhooks_key
 from function.config import environment_variables, load_settings, load_webhook_settings
@@ -89,11 +99,17 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def function_environment(
-    given: Mapping[str, str], simulator_url: str | None, *, host: str = LOOPBACK
+    given: Mapping[str, str],
+    simulator_url: str | None,
+    *,
+    host: str = LOOPBACK,
+    queue: Layout | None = None,
+    pubsub_host: str | None = None,
 ) -> tuple[dict[str, str], str | None]:
-    """The function's environment: what was given, with the defaults for what was not. Also the
-    webhook secret made for this run, if one was (to be shown). `SystemExit` when the settings
-    given cannot be run as they are."""
+    """The webhook function's environment: what was given, with the defaults for what was not
+    (with `queue`, queue mode on the local Pub/Sub at `pubsub_host`). Also the webhook secret made
+    for this run, if one was (to be shown). `SystemExit` when the settings given cannot be run as
+    they are."""
     env = {k: v for k, v in given.items() if v.strip()}  # empty means unset, as in the function
     if simulator_url is not None:
         stray = [name for name in TULIP_CREDENTIALS if name in env]
@@ -119,7 +135,20 @@ def function_environment(
             f"{env.get('TULIP_BASE_URL')}: keep the default host (127.0.0.1), or set "
             "WEBHOOK_AUTH and its secret"
         )
+    if queue is not None:
+        env.setdefault("WEBHOOK_DELIVERY", "queue")
+        env.setdefault("WEBHOOK_QUEUE_TOPIC", queue.requests_topic)
+        env["PUBSUB_EMULATOR_HOST"] = str(pubsub_host)  # the runner's Pub/Sub, never Google's
     return env, made
+
+
+def events_environment(webhook: Mapping[str, str]) -> dict[str, str]:
+    """The events function's environment, as `infra/` sets it: the webhook function's, without
+    its webhook settings and mapping (what the intake queues is in our own shape), and
+    `WEBHOOK_AUTH=none` (only the push subscription reaches it)."""
+    dropped = {name for name in webhook if name.startswith("WEBHOOK_")} | {"LINK_MAPPING"}
+    env = {k: v for k, v in webhook.items() if k not in dropped}
+    return env | {"WEBHOOK_AUTH": "none", "WEBHOOK_DELIVERY": "direct"}
 
 
 def check_settings(env: Mapping[str, str]) -> None:
@@ -158,6 +187,16 @@ def first_secret(env: Mapping[str, str]) -> str | None:
     return lines[0] if lines else None
 
 
+@dataclass(frozen=True)
+class Ports:
+    """Where each piece listens (`events` and `pubsub` only in queue mode)."""
+
+    function: int
+    simulator: int
+    events: int
+    pubsub: int
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start what is needed, then serve (or run the demo); returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -165,9 +204,30 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default=LOOPBACK, help="where both servers listen")
+    defaults = Layout()
+    parser.add_argument("--host", default=LOOPBACK, help="where the servers listen")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
     parser.add_argument("--simulator-port", type=int, default=8081)
+    parser.add_argument("--events-port", type=int, default=8082, help="queue mode")
+    parser.add_argument("--pubsub-port", type=int, default=DEFAULT_PUBSUB_PORT, help="queue mode")
+    parser.add_argument(
+        "--min-backoff",
+        type=float,
+        default=defaults.min_backoff,
+        help="seconds before the first redelivery (default, as infra/: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-backoff",
+        type=float,
+        default=defaults.max_backoff,
+        help="the longest wait between deliveries (default, as infra/: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-delivery-attempts",
+        type=int,
+        default=defaults.max_delivery_attempts,
+        help="deliveries before a message is dead-lettered (default, as infra/: %(default)d)",
+    )
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
     parser.add_argument(
         "--example",
@@ -183,16 +243,31 @@ def main(argv: list[str] | None = None) -> int:
     given = {**read_env_file(args.env_file), **os.environ}
     use_simulator = not given.get("TULIP_BASE_URL", "").strip()
     simulator_url = f"http://{LOOPBACK}:{args.simulator_port}" if use_simulator else None
-    env, made_secret = function_environment(given, simulator_url, host=args.host)
+    ports = Ports(args.port, args.simulator_port, args.events_port, args.pubsub_port)
+    queue = None
+    if (given.get("WEBHOOK_DELIVERY", "").strip() or "queue") == "queue":
+        queue = Layout(
+            min_backoff=args.min_backoff,
+            max_backoff=args.max_backoff,
+            max_delivery_attempts=args.max_delivery_attempts,
+        )
+    env, made_secret = function_environment(
+        given, simulator_url, host=args.host, queue=queue, pubsub_host=f"{LOOPBACK}:{ports.pubsub}"
+    )
     check_settings(env)
-    ports = [(args.port, "the function")]
+    if queue is not None:
+        check_settings(events_environment(env))
+    needed = [(ports.function, "the function", "PORT")]
     if use_simulator:
-        ports.append((args.simulator_port, "the simulator"))
-    for port, what in ports:
+        needed.append((ports.simulator, "the simulator", "SIMULATOR_PORT"))
+    if queue is not None:
+        needed.append((ports.events, "the events function", "EVENTS_PORT"))
+        needed.append((ports.pubsub, "the local Pub/Sub", "PUBSUB_PORT"))
+    for port, what, variable in needed:
         if not port_is_free(args.host, port):
             raise SystemExit(
                 f"Port {port} (for {what}) is in use: stop what uses it, or choose another "
-                "(make run PORT=... SIMULATOR_PORT=...)"
+                f"(make run {variable}=...)"
             )
 
     stop = StopSignals()
@@ -202,13 +277,14 @@ def main(argv: list[str] | None = None) -> int:
             children,
             stop,
             host=args.host,
-            port=args.port,
-            simulator_port=args.simulator_port if use_simulator else None,
+            ports=ports,
+            simulator=use_simulator,
+            queue=queue,
             env=env,
         )
         if args.demo:
-            return demo(args.port, env, simulator_url)
-        explain(args, env, simulator_url, made_secret)
+            return demo(ports, env, simulator_url, queued=queue is not None)
+        explain(args.host, ports, env, simulator_url, queue, made_secret, args.example)
         children.wait_any(stop)
         return 1  # a child stopped on its own
     except Stopped:
@@ -223,24 +299,37 @@ def start_servers(
     stop: StopSignals,
     *,
     host: str,
-    port: int,
-    simulator_port: int | None,
+    ports: Ports,
+    simulator: bool,
+    queue: Layout | None,
     env: Mapping[str, str],
 ) -> None:
-    """Start the simulator (unless `simulator_port` is None) and the function with `env`;
-    return once both listen."""
-    if simulator_port is not None:
-        simulator = children.start(
-            ["devtools.tulip_simulator", "--host", host, "--port", str(simulator_port)],
+    """Start the simulator (with `simulator`), then, with `queue`, the local Pub/Sub and the
+    events function, and the webhook function with `env`; return once all of them listen and
+    the queue's topics and subscriptions exist."""
+    if simulator:
+        started = children.start(
+            ["devtools.tulip_simulator", "--host", host, "--port", str(ports.simulator)],
             os.environ,
         )
-        wait_for_port(host, simulator_port, simulator, "The Tulip simulator", stop)
-    function = children.start(
-        ["functions_framework", "--target", "link_records", "--source", "main.py",
-         "--host", host, "--port", str(port)],
-        env,
-    )  # fmt: skip
-    wait_for_port(host, port, function, "The function", stop)
+        wait_for_port(host, ports.simulator, started, "The Tulip simulator", stop)
+    if queue is not None:
+        started = children.start(
+            ["devtools.pubsub_emulator", "--host", host, "--port", str(ports.pubsub)], os.environ
+        )
+        wait_for_port(host, ports.pubsub, started, "The local Pub/Sub", stop)
+        started = children.start(_function_args(host, ports.events), events_environment(env))
+        wait_for_port(host, ports.events, started, "The events function", stop)
+    started = children.start(_function_args(host, ports.function), env)
+    wait_for_port(host, ports.function, started, "The function", stop)
+    if queue is not None:
+        # After the last child is started: the client's gRPC channel must not be forked.
+        queue.create(f"{LOOPBACK}:{ports.pubsub}", f"http://{LOOPBACK}:{ports.events}/")
+
+
+def _function_args(host: str, port: int) -> list[str]:
+    return ["functions_framework", "--target", "link_records", "--source", "main.py",
+            "--host", host, "--port", str(port)]  # fmt: skip
 
 
 class StopSignals:
@@ -389,30 +478,44 @@ def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
 
 
 def explain(
-    args: argparse.Namespace,
+    host: str,
+    ports: Ports,
     env: Mapping[str, str],
     simulator_url: str | None,
+    queue: Layout | None,
     made_secret: str | None,
+    example: Path,
 ) -> None:
     """Say what runs where, and how to try it."""
-    where = "localhost" if args.host == LOOPBACK else args.host
-    print(
-        f"\nThe function is serving on http://{where}:{args.port} "
-        f"(WEBHOOK_AUTH={env['WEBHOOK_AUTH']}; listening on {args.host})."
-    )
+    where = "localhost" if host == LOOPBACK else host
+    mode = f"WEBHOOK_AUTH={env['WEBHOOK_AUTH']}, WEBHOOK_DELIVERY={env.get('WEBHOOK_DELIVERY')}"
+    rows = [("webhook function", f"http://{where}:{ports.function}", mode)]
+    if queue is not None:
+        retries = (
+            f"fed by {queue.push_subscription}: redelivered after {queue.min_backoff:g} s to "
+            f"{queue.max_backoff:g} s, dead-lettered after {queue.max_delivery_attempts} deliveries"
+        )
+        rows += [
+            ("local Pub/Sub", f"{LOOPBACK}:{ports.pubsub}", f"topic {env['WEBHOOK_QUEUE_TOPIC']}"),
+            ("events function", f"http://{LOOPBACK}:{ports.events}", retries),
+        ]
     if simulator_url:
-        print(
-            f"It calls the Tulip simulator; see its tables and links at {simulator_url}/ "
-            f"(JSON: {simulator_url}/_sim/state)."
+        rows.append(
+            ("Tulip simulator", f"{simulator_url}/", "its tables and links (JSON: /_sim/state)")
         )
     else:
-        print(f"It calls the real Tulip at {env['TULIP_BASE_URL']}.")
+        rows.append(("Tulip", env["TULIP_BASE_URL"], "the real one"))
+    print(f"\nRunning, listening on {host}:")
+    for what, address, note in rows:
+        print(f"  {what:<17} {address:<24} {note}")
+    if queue is not None:
+        print(f"Dead letters wait in {queue.dead_letter_subscription}.")
     if made_secret:
         print(
             f"Callers must sign with the Standard Webhooks secret made for this run:\n\n"
             f"  {made_secret}\n\n(set WEBHOOK_AUTH and WEBHOOK_SECRET_VALUE to choose your own)."
         )
-    command = curl_command(args.port, env, args.example)
+    command = curl_command(ports.function, env, example)
     if command is None:
         print(
             "\nThe webhook secret is in Secret Manager: sign requests with\n"
@@ -425,8 +528,9 @@ def explain(
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
-def demo(port: int, env: Mapping[str, str], simulator_url: str | None) -> int:
-    """Send the example request, then a batch; show the links they touch before and after."""
+def demo(ports: Ports, env: Mapping[str, str], simulator_url: str | None, *, queued: bool) -> int:
+    """Send the example request, then a batch; show the links they touch before and after (when
+    queued, once the events function has made them)."""
     failed = False
     for example in (EXAMPLE, BATCH_EXAMPLE):
         body = json.loads((ROOT / example).read_text())
@@ -434,17 +538,32 @@ def demo(port: int, env: Mapping[str, str], simulator_url: str | None) -> int:
             link.get("tableLinkId") for link in body.get("links", [])
         }
         table_links = sorted(named - {None})
+        before = {}
         if simulator_url:
             for table_link in table_links:
-                print(f"\nBefore: {table_link} links {show_links(simulator_url, table_link)}")
+                before[table_link] = show_links(simulator_url, table_link)
+                print(f"\nBefore: {table_link} links {before[table_link]}")
         print(f"Sending {example}: {json.dumps(body)}")
-        status, answer = send_example(port, env, example)
+        status, answer = send_example(ports.function, env, example)
         print(f"Answer: {status} {json.dumps(answer)}")
+        if simulator_url and queued and status == 202:
+            print("Queued: waiting for the events function to make the links...")
+            wait_for_change(simulator_url, before)
         if simulator_url:
             for table_link in table_links:
                 print(f"After:  {table_link} links {show_links(simulator_url, table_link)}")
-        failed |= status != 200
+        failed |= status != (202 if queued else 200)
     return 1 if failed else 0
+
+
+def wait_for_change(simulator_url: str, before: Mapping[str, list[list[str]]]) -> None:
+    """Poll the simulator until every table link in `before` holds something new (or 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = {link: show_links(simulator_url, link) for link in before}
+        if all(now[link] != before[link] for link in before):
+            return
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

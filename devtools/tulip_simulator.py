@@ -32,9 +32,11 @@ Switches for tests and demos (JSON bodies, answered with the new setting):
 - `POST /_sim/rate-limit {"table": "SerialNumbers", "limit": 2, "windowSeconds": 60,
   "retryAfter": true}`: calls touching that table beyond `limit` per window answer 429, with or
   without `Retry-After`.
+- `POST /_sim/faults/clear`: Tulip recovers: the faults not yet spent are dropped, the links kept.
 - `POST /_sim/reset`: back to the seed, faults and limits cleared.
 
-What it holds: `GET /_sim/state` (JSON) and `GET /` (an HTML page of tables and links).
+What it holds: `GET /_sim/state` (JSON: the tables, the table links with their links, and `log`,
+the last 1000 API calls with their answers, faults included) and `GET /` (an HTML page).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ DEFAULT_SEED = Path(__file__).with_name("seed.json")
 _API = re.compile(
     r"/api/v3(?:/w/(?P<workspace>[^/]+))?/tableLinks/(?P<link>[^/]+)(?:/(?P<action>link|unlink))?"
 )
+LOG_LIMIT = 1000  # the most recent API calls `log` keeps
 _ONE_LEFT = {"one-to-many", "one-to-one"}  # a right record has at most one left record
 _ONE_RIGHT = {"many-to-one", "one-to-one"}  # a left record has at most one right record
 
@@ -144,6 +147,7 @@ class Simulator:
             self.faults: list[Fault] = []
             self.rate_limits: dict[str, RateLimit] = {}
             self.calls = 0
+            self.log: list[dict[str, Any]] = []
 
     # --- switches ---
 
@@ -164,6 +168,13 @@ class Simulator:
         with self._lock:
             self.faults.append(fault)
         return {"status": fault.status, "delaySeconds": fault.delay, "count": fault.count}
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Drop every fault not yet spent: Tulip answers again."""
+        with self._lock:
+            dropped = sum(fault.count for fault in self.faults)
+            self.faults.clear()
+        return {"cleared": dropped}
 
     def set_rate_limit(self, spec: dict[str, Any]) -> dict[str, Any]:
         table = spec["table"]
@@ -188,7 +199,44 @@ class Simulator:
     def handle(
         self, method: str, path: str, authorization: str | None, body: bytes
     ) -> tuple[int, dict[str, str], Any]:
-        """One API call: (status, headers, JSON body or None)."""
+        """One API call: (status, headers, JSON body or None); every call is kept in `log`."""
+        answer: int | str = "dropped"
+        try:
+            status, headers, payload = self._handle(method, path, authorization, body)
+            answer = status
+            return status, headers, payload
+        except ApiError as error:
+            answer = error.status
+            raise
+        except Trickle:
+            answer = 204
+            raise
+        finally:
+            self._record(method, path, body, answer)
+
+    def _record(self, method: str, path: str, body: bytes, answer: int | str) -> None:
+        match = _API.fullmatch(path.split("?", 1)[0])
+        try:
+            pair = json.loads(body) if body else {}
+        except ValueError:
+            pair = {}
+        entry = {
+            "at": time.time(),
+            "method": method,
+            "path": path,
+            "tableLinkId": match["link"] if match else None,
+            "action": match["action"] if match else None,
+            "leftRecord": pair.get("leftRecord") if isinstance(pair, dict) else None,
+            "rightRecord": pair.get("rightRecord") if isinstance(pair, dict) else None,
+            "status": answer,
+        }
+        with self._lock:
+            self.log.append(entry)
+            del self.log[:-LOG_LIMIT]
+
+    def _handle(
+        self, method: str, path: str, authorization: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         match = _API.fullmatch(path.split("?", 1)[0])
         if match is None:
             raise ApiError(404, "NOT_FOUND", f"no route {path}")
@@ -226,6 +274,7 @@ class Simulator:
                 "tables": json.loads(json.dumps(self.tables)),
                 "tableLinks": {k: self._describe(k, v) for k, v in self.table_links.items()},
                 "calls": self.calls,
+                "log": list(self.log),
             }
 
     @staticmethod
@@ -387,6 +436,8 @@ def make_server(simulator: Simulator, port: int, host: str = "127.0.0.1") -> Thr
                     self._json(200, {}, {"reset": True})
                 elif self.path == "/_sim/faults":
                     self._json(200, {}, simulator.add_fault(spec))
+                elif self.path == "/_sim/faults/clear":
+                    self._json(200, {}, simulator.clear_faults())
                 elif self.path == "/_sim/rate-limit":
                     self._json(200, {}, simulator.set_rate_limit(spec))
                 else:

@@ -9,10 +9,11 @@ together).
     handlers                      the edge: Flask and CloudEvents in, answers out
     answers | report              an outcome rendered as an answer | as its log lines
     instance                      what one process builds once and shares
+    intake                        queue mode: a request's links published, answered 202
     service                       the core: a JSON object in, a result out
     batch                         a request's links in order, a few at once, within its deadline
     config                        settings from the environment, validated once
-    auth | tulip                  who the caller is | the Tulip client (retries, time limits)
+    auth | tulip | pubsub         who the caller is | the Tulip client | the Pub/Sub publisher
     credentials                   the Tulip API token
     secret_manager                Secret Manager reads and the per-instance cache
     mapping                       LINK_MAPPING: a sender's own JSON read with JMESPath

@@ -4,9 +4,11 @@
 `HttpReply`, free of any web framework:
 
 - one link done: `200 {"status": "linked" | "unlinked", "tableLinkId", "leftRecord",
-  "rightRecord"}`; an ignored event: `200 {"status": "ignored"}`;
+  "rightRecord"}`; queued (queue mode): `202 {"status": "queued", ...the same, "action",
+  "messageId"}`; an ignored event: `200 {"status": "ignored"}`;
 - a batch: `200 {"status": "done", "results"}` (a dry run: `{"status": "valid", "dryRun": true,
-  "results"}`) when every link succeeded, else the error body of its worst link, with `results`;
+  "results"}`; queued: `202 {"status": "queued", "results"}`) when every link succeeded, else the
+  error body of its worst link, with `results`;
 - a failure: `{"errorCode", "message", ...its body}` with its row's status, fixed headers and,
   where the row says so, `Retry-After` (whole seconds, rounded up).
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Failure
+from .outcomes import RULES, Outcome
 from .results import Batch, Ignored, LinkResult, Result
 
 
@@ -46,13 +49,18 @@ def render(outcome: Result | Failure, request_id: str) -> HttpReply:
             "leftRecord": outcome.left_record,
             "rightRecord": outcome.right_record,
         }
+        if outcome.message_id is not None:
+            body |= {"action": outcome.action, "messageId": outcome.message_id}
     elif isinstance(outcome, Ignored):
         body = {"status": "ignored"}
     elif outcome.dry_run:
         body = {"status": "valid", "dryRun": True, "results": _results(outcome)}
     else:
-        body = {"status": "done", "results": _results(outcome)}
-    return HttpReply(200, {**body, "requestId": request_id}, {"X-Request-Id": request_id})
+        queued = outcome.outcome is Outcome.QUEUED
+        body = {"status": "queued" if queued else "done", "results": _results(outcome)}
+    status = RULES[outcome.outcome].status
+    assert status is not None, "a success has a status of its own"
+    return HttpReply(status, {**body, "requestId": request_id}, {"X-Request-Id": request_id})
 
 
 def render_result(result: LinkResult) -> dict[str, Any]:
@@ -65,6 +73,8 @@ def render_result(result: LinkResult) -> dict[str, Any]:
         "status": result.status,
         **result.tables,
     }
+    if result.message_id is not None:
+        body["messageId"] = result.message_id
     failure = result.failure
     if failure is not None and result.status == "failed":
         body |= {

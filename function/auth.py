@@ -205,8 +205,21 @@ class Authenticator:
             "hmac-sha256": self._hmac_sha256,
             "token": lambda headers, body, secrets: verify_token(headers, secrets),
         }
+        self._mode = mode
         self._verify = None if mode == "none" else verifiers[mode]
         assert mode == "none" or secret_name or secret_value is not None, "checked by config"
+
+    @property
+    def checks_callers(self) -> bool:
+        """Whether this function proves its callers itself (False: `none`, behind Cloud Run IAM)."""
+        return self._verify is not None
+
+    def delivery_id(self, headers: Headers) -> str | None:
+        """The sender's own id for this delivery, where the mode has one (Standard Webhooks'
+        `webhook-id`, which the signature covers)."""
+        if self._mode != "standard-webhooks":
+            return None
+        return headers.get("webhook-id") or headers.get("svix-id")
 
     def check(self, headers: Headers, body: bytes, deadline: Deadline) -> None:
         """Raise `Unauthenticated` unless the request proves its sender (over the raw `body`)."""

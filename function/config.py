@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,11 +37,17 @@ from .links import LinkPolicy, is_table_link_id
 from .mapping import LinkMapping, parse_link_mapping
 from .payloads import ModelT
 
+# Where the HTTP function sends its links: to Tulip at once, or to Pub/Sub for the events function.
+Delivery = Literal["direct", "queue"]
+DELIVERIES: tuple[Delivery, ...] = get_args(Delivery)
 # Old names still read, each documented as an alias of the current one.
 ALIASES = {"TULIP_CREDENTIALS_TTL_SECONDS": "SECRET_CACHE_TTL_SECONDS"}
 _SECRET_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
     r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
+)
+_TOPIC_NAME = re.compile(
+    r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/topics/)?(?P<topic>[A-Za-z][A-Za-z0-9\-_.~+%]{2,254})"
 )
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
@@ -126,6 +132,22 @@ def _link_mapping(value: str) -> LinkMapping:
         return parse_link_mapping(value)
     except MappingError as error:
         raise _invalid(str(error)) from None
+
+
+def _delivery(value: Any) -> Any:
+    if value not in DELIVERIES:
+        raise _invalid(f"must be one of: {', '.join(DELIVERIES)}")
+    return value
+
+
+def _topic_name(value: str) -> str:
+    match = _TOPIC_NAME.fullmatch(value)
+    if match is None or match["topic"].startswith("goog"):
+        raise _invalid(
+            "must be projects/P/topics/T or a topic id T (3 to 255 of the characters A-Z, a-z, "
+            "0-9, - _ . ~ + %, starting with a letter and not with goog)"
+        )
+    return value
 
 
 def _host_port(value: str) -> str:
@@ -228,7 +250,8 @@ class Settings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    """How HTTP callers are authenticated (the HTTP entry point only)."""
+    """How HTTP callers are authenticated, and where their links go (the HTTP entry point
+    only): to Tulip at once (`direct`), or to Pub/Sub for the events function (`queue`)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
@@ -244,6 +267,15 @@ class WebhookSettings(BaseModel):
     )
     signature_header: Annotated[str, AfterValidator(_header_name)] = Field(
         DEFAULT_SIGNATURE_HEADER, alias="WEBHOOK_SIGNATURE_HEADER"
+    )
+    delivery: Annotated[Delivery, BeforeValidator(_delivery)] = Field(
+        "direct", alias="WEBHOOK_DELIVERY"
+    )
+    queue_topic: Annotated[str | None, AfterValidator(_topic_name)] = Field(
+        None, alias="WEBHOOK_QUEUE_TOPIC"
+    )
+    publish_timeout: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = Field(
+        2.0, alias="WEBHOOK_PUBLISH_TIMEOUT_SECONDS"
     )
     project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 
@@ -262,12 +294,31 @@ class WebhookSettings(BaseModel):
                 "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)",
             )
         _check_project("WEBHOOK_SECRET", self.secret, self.project)
+        if self.delivery == "queue" and self.queue_topic is None:
+            raise _invalid(
+                "WEBHOOK_DELIVERY=queue needs WEBHOOK_QUEUE_TOPIC: the Pub/Sub topic the links "
+                "go to (projects/P/topics/T, or T with GOOGLE_CLOUD_PROJECT)"
+            )
+        if self.queue_topic is not None and self.topic_name is None:
+            raise _invalid(
+                "WEBHOOK_QUEUE_TOPIC is a bare topic id, which needs GOOGLE_CLOUD_PROJECT to be "
+                "set (or give projects/P/topics/T)"
+            )
         return self
 
     @property
     def secret_version(self) -> str | None:
         """`WEBHOOK_SECRET` as a full secret version name."""
         return secret_version_name(self.secret, self.project)
+
+    @property
+    def topic_name(self) -> str | None:
+        """`WEBHOOK_QUEUE_TOPIC` as `projects/P/topics/T` (None: unset, or bare without a
+        project)."""
+        match = _TOPIC_NAME.fullmatch(self.queue_topic or "")
+        if match is None or (match["project"] or self.project) is None:
+            return None
+        return f"projects/{match['project'] or self.project}/topics/{match['topic']}"
 
 
 def secret_version_name(name: str | None, project: str | None) -> str | None:

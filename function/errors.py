@@ -7,6 +7,7 @@ A request that ends without a link raises a `Failure` where the reason is known;
     Failure                      any request that ends without a link (a bug: INTERNAL)
     ├── ConfigError              a setting or a stored secret is unusable       MISCONFIGURED
     ├── CredentialsUnavailable   Secret Manager could not be read               CREDENTIALS_UNAVAILABLE
+    ├── QueueUnavailable         Pub/Sub did not confirm a link in time         QUEUE_UNAVAILABLE
     ├── MethodNotAllowed         not POST                                       METHOD_NOT_ALLOWED
     ├── UnsupportedMediaType     the body is not declared as JSON               UNSUPPORTED_MEDIA_TYPE
     ├── PayloadTooLarge          over MAX_BODY_BYTES                            PAYLOAD_TOO_LARGE
@@ -84,6 +85,12 @@ class CredentialsUnavailable(Failure):
     """Secret Manager could not be read (unreachable, denied, not found)."""
 
     outcome = Outcome.CREDENTIALS_UNAVAILABLE
+
+
+class QueueUnavailable(Failure):
+    """Queue mode: Pub/Sub did not confirm a link (unreachable, denied, no topic, too slow)."""
+
+    outcome = Outcome.QUEUE_UNAVAILABLE
 
 
 class MethodNotAllowed(Failure):

@@ -9,6 +9,17 @@ A dry run (`?dryRun=true` or `X-Dry-Run: true`, HTTP only) is read after authent
 or `false` in any letter case; any other value, or a query and header that disagree, is 400 and
 never a real link.
 
+In queue mode (`WEBHOOK_DELIVERY=queue`) a request that passed every check is handed to the
+intake, which publishes its links and answers 202; a dry run still goes to the service.
+
+A Pub/Sub message whose `format` attribute says it was published by an intake holds a link in
+our own shape: `LINK_MAPPING` does not apply to it, and its `intakeRequestId` joins the log
+lines. The attribute counts only where a message can only have come through Pub/Sub: on the
+CloudEvent entry point (Eventarc), and on an HTTP function that does not authenticate its callers
+itself (`WEBHOOK_AUTH=none`, behind Cloud Run IAM). Elsewhere it means nothing, so a sender cannot
+skip the mapping by wrapping its body in a marked envelope. Such a message reaching a function in
+queue mode would be queued again, for ever: it is refused as a misconfiguration.
+
 `handle_cloud_event` serves Eventarc's Pub/Sub events: a message that can never succeed (for a
 batch: every failed link failed permanently) is logged whole (for replay) and acked, anything
 else is answered non-2xx so Eventarc delivers it again.
@@ -23,6 +34,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import flask
@@ -31,12 +43,14 @@ from cloudevents.http.event import CloudEvent
 from . import instance, logs
 from .answers import HttpReply, render
 from .errors import (
+    ConfigError,
     Failure,
     MalformedRequest,
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from .intake import FORMAT, FORMAT_ATTRIBUTE, INTAKE_REQUEST_ID, WEBHOOK_ID
 from .outcomes import RULES
 from .payloads import (
     is_push_envelope,
@@ -64,6 +78,7 @@ def handle_http(request: flask.Request) -> flask.Response:
             core = instance.current().service()
             logs.bind(**logs.trace_fields(request.headers, core.settings.project))
             caller = instance.current().authenticator()
+            intake = instance.current().intake()
             deadline = core.deadline()
             if request.method != "POST":
                 raise MethodNotAllowed(f"Use POST, not {request.method}")
@@ -75,6 +90,7 @@ def handle_http(request: flask.Request) -> flask.Response:
             caller.check(request.headers, raw, deadline)  # before anything reads the body
             dry_run = _dry_run(request)
             body = parse_json_object(raw)
+            queued = False  # the body is a message an intake published
             if is_push_envelope(body):
                 envelope = parse_push_envelope(body)
                 logs.bind(
@@ -82,8 +98,22 @@ def handle_http(request: flask.Request) -> flask.Response:
                     deliveryAttempt=envelope.delivery_attempt,
                     subscription=envelope.subscription,
                 )
+                queued = not caller.checks_callers and _from_intake(envelope.message.attributes)
+                if queued and intake is not None:
+                    raise ConfigError(
+                        "A message an intake queued reached a function in queue mode, which "
+                        "would queue it again: the function fed by the push subscription must "
+                        "run with WEBHOOK_DELIVERY=direct"
+                    )
                 body = message_payload(envelope.message, core.settings.max_body_bytes)
-            outcome: Result | Failure = core.handle(body, deadline, dry_run=dry_run)
+            outcome: Result | Failure
+            if intake is not None and not dry_run:
+                webhook_id = caller.delivery_id(request.headers)
+                outcome = intake.accept(
+                    body, deadline, request_id=request_id, webhook_id=webhook_id
+                )
+            else:
+                outcome = core.handle(body, deadline, dry_run=dry_run, in_our_shape=queued)
         except Failure as failure:
             outcome = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
@@ -108,8 +138,10 @@ def handle_cloud_event(event: CloudEvent) -> None:
             core = instance.current().service()
             logs.bind(**logs.trace_fields(headers, core.settings.project))
             deadline = core.deadline()
-            payload = message_payload(parse_pubsub_message(message), core.settings.max_body_bytes)
-            outcome: Result | Failure = core.handle(payload, deadline)
+            parsed = parse_pubsub_message(message)
+            queued = _from_intake(parsed.attributes)  # only Eventarc reaches this entry point
+            payload = message_payload(parsed, core.settings.max_body_bytes)
+            outcome: Result | Failure = core.handle(payload, deadline, in_our_shape=queued)
         except Failure as failure:
             outcome = failure
         except Exception as error:  # noqa: BLE001 - the edge: any bug becomes INTERNAL
@@ -126,6 +158,16 @@ def handle_cloud_event(event: CloudEvent) -> None:
             return
         log_outcome(outcome, started, crash=crash)
     flask.abort(_response(render(outcome, request_id)))
+
+
+def _from_intake(attributes: Mapping[str, str]) -> bool:
+    """Whether a message's attributes say an intake published it; if so, they join the log."""
+    if attributes.get(FORMAT_ATTRIBUTE) != FORMAT:
+        return False
+    logs.bind(
+        intakeRequestId=attributes.get(INTAKE_REQUEST_ID), webhookId=attributes.get(WEBHOOK_ID)
+    )
+    return True
 
 
 def _internal_error() -> Failure:

@@ -1,9 +1,10 @@
 """Process lifetime: what one instance builds once from its environment and shares between requests.
 
 An instance (a serving process) has one `LinkService` (settings, secret cache, Tulip connection
-pool) and, for the HTTP entry point only, one `Authenticator`. Each is built on first use, so
-that the CloudEvent entry point never reads the webhook settings, and a bad setting is reported
-by the request that needs it. `current()` is the instance; `reset()` starts a new one (tests;
+pool) and, for the HTTP entry point only, one `Authenticator` and, in queue mode, one `Intake`
+(with its Pub/Sub publisher). Each is built on first use, so that the CloudEvent entry point never
+reads the webhook settings, direct mode never imports the Pub/Sub library, and a bad setting is
+reported by the request that needs it. `current()` is the instance; `reset()` starts a new one (tests;
 `clock=` runs it on a fake clock).
 
 Module-level state in the package: the instance here, the watchdog's one thread and its queue of
@@ -20,6 +21,8 @@ from typing import Generic, TypeVar
 from .auth import Authenticator
 from .config import WebhookSettings, load_settings, load_webhook_settings
 from .errors import ConfigError
+from .intake import Intake
+from .pubsub import Publisher
 from .secret_manager import SecretCache
 from .service import LinkService
 from .timing import SYSTEM_CLOCK, Clock
@@ -59,7 +62,9 @@ class Instance:
 
     def __init__(self, clock: Clock) -> None:
         self._service = Once(lambda: LinkService(load_settings(os.environ), clock=clock))
+        self._webhook = Once(lambda: load_webhook_settings(os.environ))
         self._authenticator = Once(self._build_authenticator)
+        self._intake = Once(self._build_intake)
 
     def service(self) -> LinkService:
         """The core, with the settings every entry point needs."""
@@ -69,9 +74,20 @@ class Instance:
         """How HTTP callers are checked (`WEBHOOK_AUTH`), sharing the service's secret cache."""
         return self._authenticator.get()
 
+    def intake(self) -> Intake | None:
+        """Queue mode's intake (`WEBHOOK_DELIVERY=queue`); None in direct mode."""
+        if self._webhook.get().delivery != "queue":
+            return None
+        return self._intake.get()
+
     def _build_authenticator(self) -> Authenticator:
         core = self.service()
-        return authenticator(load_webhook_settings(os.environ), core.secrets, core.clock)
+        return authenticator(self._webhook.get(), core.secrets, core.clock)
+
+    def _build_intake(self) -> Intake:
+        webhook = self._webhook.get()
+        assert webhook.topic_name is not None, "the settings require a topic in queue mode"
+        return Intake(self.service(), Publisher(webhook.topic_name), webhook.publish_timeout)
 
 
 def authenticator(webhook: WebhookSettings, cache: SecretCache, clock: Clock) -> Authenticator:

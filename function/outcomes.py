@@ -19,8 +19,9 @@ from typing import Literal, get_args
 
 Action = Literal["link", "unlink"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
-# What became of one link: done (linked, unlinked), checked (valid), or not.
-LinkStatus = Literal["linked", "unlinked", "valid", "failed", "not_attempted"]
+# What became of one link: done (linked, unlinked), checked (valid), queued for the events
+# function (queue mode), or not.
+LinkStatus = Literal["linked", "unlinked", "valid", "queued", "failed", "not_attempted"]
 LINK_STATUSES: tuple[LinkStatus, ...] = get_args(LinkStatus)
 Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # Every `event` a log line can carry: one name per situation, searchable in Cloud Logging.
@@ -30,6 +31,7 @@ Event = Literal[
     "link.rejected",
     "link.failed",
     "link.ignored",
+    "link.queued",
     "link.batch",
     "tulip.retry",
     "mapping.when_failed",
@@ -44,12 +46,14 @@ class Outcome(enum.Enum):
 
     DONE = "done"
     VALID = "valid"
+    QUEUED = "queued"
     IGNORED = "ignored"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     MALFORMED_REQUEST = "malformed_request"
     INVALID_PAYLOAD = "invalid_payload"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
     UNAUTHENTICATED = "unauthenticated"
     TULIP_REJECTED = "tulip_rejected"
     TULIP_REJECTED_NOT_FOUND = "tulip_rejected_not_found"
@@ -82,6 +86,8 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.DONE: Rule(200, None, "link.done", "INFO"),
     # A dry run: the link could be made (nothing was linked).
     Outcome.VALID: Rule(200, None, "link.valid", "INFO"),
+    # Queue mode: Pub/Sub confirmed every link; the events function makes the Tulip calls.
+    Outcome.QUEUED: Rule(202, None, "link.queued", "INFO"),
     # No LINK_MAPPING rule applies to the event: acked, so a sender is not pushed to retry.
     Outcome.IGNORED: Rule(200, None, "link.ignored", "INFO"),
     # The caller's request is wrong: retrying the same request cannot help.
@@ -154,6 +160,10 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.TULIP_TIMEOUT: Rule(504, "TULIP_TIMEOUT", "link.failed", "ERROR", retry_tulip=True),
     Outcome.CREDENTIALS_UNAVAILABLE: Rule(
         503, "CREDENTIALS_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    # Queue mode: Pub/Sub did not confirm every link in time (unreachable, denied, no topic).
+    Outcome.QUEUE_UNAVAILABLE: Rule(
+        503, "QUEUE_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
     ),
     Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", "link.failed", "ERROR"),
     Outcome.INTERNAL: Rule(500, "INTERNAL", "link.failed", "ERROR"),

@@ -1,8 +1,8 @@
 """The log lines that end a request, one place for all of them.
 
-A single link writes one line (`link.done`, `link.rejected` or `link.failed`) with its latency; a
-batch or dry run writes one per link (with `itemIndex` and its pair; `link.valid` for a dry
-run's) and then a `link.batch` summary with `links` and `counts`; an ignored event writes
+A single link writes one line (`link.done`, `link.queued`, `link.rejected` or `link.failed`) with
+its latency; a batch or dry run writes one per link (with `itemIndex` and its pair; `link.valid`
+for a dry run's) and then a `link.batch` summary with `links` and `counts`; an ignored event writes
 `link.ignored` with the `when` expressions; a failure writes its row's event with `errorCode`
 and `status`. Every line carries the request's scope (`requestId`, ...), from `logs`.
 """
@@ -76,15 +76,15 @@ def _log_link(link: LinkResult, *, exc: BaseException | None = None, **fields: A
     failure = link.failure
     details: dict[str, Any]
     if failure is None:
-        message = (
-            "Dry run: the table link exists and the token may read it"
-            if link.status == "valid"
-            else f"Tulip accepted the {link.action}"
-        )
+        message = {
+            "valid": "Dry run: the table link exists and the token may read it",
+            "queued": f"Queued: Pub/Sub confirmed the {link.action}; the events function makes it",
+        }.get(link.status, f"Tulip accepted the {link.action}")
         details = {
             "status": rule.status,
             "tulipStatus": link.tulip_status,
             "attempts": link.attempts,
+            "messageId": link.message_id,
         }
     else:
         message = failure.message

@@ -1,6 +1,7 @@
 """What a request achieved: plain data the core returns and the edge turns into an answer.
 
-- `LinkResult`: one link, done, valid (a dry run), failed, or not attempted.
+- `LinkResult`: one link, done, valid (a dry run), queued (queue mode), failed, or not
+  attempted.
 - `Ignored`: no `LINK_MAPPING` rule applied; nothing to do, and nothing wrong.
 - `Batch`: every link of a batch (or of a dry run), each with its own result. A batch in which
   some links failed is still a result, not an exception: the edge answers it as its worst link
@@ -18,13 +19,17 @@ from functools import cached_property
 from .errors import Failure
 from .outcomes import DEFAULT_RETRY_AFTER_SECONDS, RULES, Action, LinkStatus, Outcome, Rule
 
+# A link that succeeded, by its status: its row of the table.
+_SUCCESS = {"valid": Outcome.VALID, "queued": Outcome.QUEUED}
+
 
 @dataclass(frozen=True)
 class LinkResult:
     """What became of one link.
 
     `tulip_status` and `attempts` describe Tulip's accepting answer; a failure carries its own.
-    `tables` are the link's left and right table ids, as a dry run's GET found them.
+    `tables` are the link's left and right table ids, as a dry run's GET found them;
+    `message_id` the Pub/Sub message that carries a queued link.
     """
 
     table_link_id: str
@@ -36,13 +41,14 @@ class LinkResult:
     tulip_status: int | None = None
     attempts: int | None = None
     tables: Mapping[str, str] = field(default_factory=dict)
+    message_id: str | None = None
 
     @property
     def outcome(self) -> Outcome:
         """This link's row of the table."""
         if self.failure is not None:
             return self.failure.outcome
-        return Outcome.VALID if self.status == "valid" else Outcome.DONE
+        return _SUCCESS.get(self.status, Outcome.DONE)
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,15 @@ class Batch:
 
     @property
     def outcome(self) -> Outcome:
-        """`VALID` or `DONE` when every link succeeded, else the worst link's."""
+        """When every link succeeded, `VALID` (a dry run), `QUEUED` (queue mode) or `DONE`; else
+        the worst link's."""
         worst = self.worst
         if worst is not None:
             return worst[1].outcome
-        return Outcome.VALID if self.dry_run else Outcome.DONE
+        if self.dry_run:
+            return Outcome.VALID
+        queued = all(result.status == "queued" for result in self.results)
+        return Outcome.QUEUED if queued else Outcome.DONE
 
     @property
     def rule(self) -> Rule:

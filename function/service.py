@@ -7,7 +7,8 @@ What a body asks for (`plan`):
 
 - With `LINK_MAPPING` set, the body is read only through the mapping: no rule holds, and the
   event is `Ignored`; else its links, a batch when there are several or any fanned out.
-- Without it, a body with `links` is a batch, and any other body one link.
+- Without it, a body with `links` is a batch, and any other body one link. So is a body already
+  in our shape (`in_our_shape`: a message queue mode's intake published), mapping or not.
 
 Either way every link is validated (`links.validate_links`) before the first call, and the
 token is read once per request. A single link returns its `LinkResult` or raises its
@@ -65,10 +66,15 @@ class LinkService:
         return Deadline(self.clock, self.settings.deadline)
 
     def handle(
-        self, data: Mapping[str, Any], deadline: Deadline, *, dry_run: bool = False
+        self,
+        data: Mapping[str, Any],
+        deadline: Deadline,
+        *,
+        dry_run: bool = False,
+        in_our_shape: bool = False,
     ) -> Result:
         """Validate `data` (the request's JSON object) and make the Tulip calls it asks for."""
-        plan = self.plan(data)
+        plan = self.plan(data, in_our_shape=in_our_shape)
         if isinstance(plan, Ignored):
             return plan
         token = RequestToken(self.credentials, deadline)
@@ -84,11 +90,11 @@ class LinkService:
 
         return Batch(self._run(plan.links, change, deadline), dry_run=False)
 
-    def plan(self, data: Mapping[str, Any]) -> Plan | Ignored:
+    def plan(self, data: Mapping[str, Any], *, in_our_shape: bool = False) -> Plan | Ignored:
         """What `data` asks for, validated; `InvalidPayload` names every problem at once."""
         policy = self.settings.policy
         mapping = self.settings.link_mapping
-        if mapping is None:
+        if mapping is None or in_our_shape:
             return read_links(data, policy)
         mapped = mapping.read(data)
         if isinstance(mapped, Ignored):

@@ -1,6 +1,8 @@
 # Two functions from one source, differing only in what `local.functions` says:
-#   webhook: public, authenticates every caller itself (WEBHOOK_AUTH, never none while public).
-#   events:  internal ingress, invoked only by the push subscription (or the Eventarc trigger).
+#   webhook: public, authenticates every caller itself (WEBHOOK_AUTH, never none while public);
+#            in queue mode (webhook_delivery, the default) publishes each link to the topic.
+#   events:  internal ingress, invoked only by the push subscription (or the Eventarc trigger);
+#            makes the Tulip calls.
 
 locals {
   functions = {
@@ -46,7 +48,7 @@ resource "google_cloudfunctions2_function" "link" {
 
   service_config {
     ingress_settings                 = each.value.ingress
-    service_account_email            = google_service_account.runtime.email
+    service_account_email            = google_service_account.runtime[each.key].email
     environment_variables            = each.value.env
     timeout_seconds                  = var.function_timeout_seconds
     available_memory                 = var.memory

@@ -1,11 +1,16 @@
 # One service account per job, each granted on the one resource it needs.
-#   runtime: what the functions run as; reads the two secrets, nothing else.
+#   runtime["webhook"]: what the webhook function runs as; reads the Tulip token (dry runs, direct
+#                       mode) and the webhook secret, and in queue mode publishes to the requests
+#                       topic. Nothing else.
+#   runtime["events"]:  what the events function runs as; reads the Tulip token, nothing else (it
+#                       may not publish, and never sees the webhook secret).
 #   build:   what Cloud Build runs as when it turns the source into an image.
 #   invoker: what Pub/Sub push (or the Eventarc trigger) calls the events function as.
 
 resource "google_service_account" "runtime" {
-  account_id   = "${var.name_prefix}-run"
-  display_name = "tulip-link functions (runtime)"
+  for_each     = local.functions
+  account_id   = "${var.name_prefix}-${each.key}"
+  display_name = "tulip-link ${each.key} function (runtime)"
   depends_on   = [google_project_service.enabled]
 }
 
@@ -83,6 +88,7 @@ resource "time_sleep" "build_grants_live" {
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_project_iam_member.eventarc_agent,
     google_secret_manager_secret_iam_member.runtime_reads,
+    google_pubsub_topic_iam_member.webhook_publishes,
   ]
 }
 
@@ -110,6 +116,14 @@ resource "time_sleep" "invoker_grant_live" {
   create_duration = "${var.iam_propagation_seconds}s"
 
   depends_on = [google_cloud_run_service_iam_member.events_invoker]
+}
+
+# Queue mode: the webhook's account publishes to the requests topic, and to nothing else.
+resource "google_pubsub_topic_iam_member" "webhook_publishes" {
+  count  = var.webhook_delivery == "queue" ? 1 : 0
+  topic  = google_pubsub_topic.requests.name
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.runtime["webhook"].member
 }
 
 # Pub/Sub's own service agent moves undeliverable messages to the dead-letter topic: it must

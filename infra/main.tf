@@ -72,6 +72,8 @@ locals {
       WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
       WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
       LINK_MAPPING              = var.webhook_link_mapping
+      WEBHOOK_DELIVERY          = var.webhook_delivery
+      WEBHOOK_QUEUE_TOPIC       = var.webhook_delivery == "queue" ? google_pubsub_topic.requests.id : ""
     } : name => value if value != ""
   })
 

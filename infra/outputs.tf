@@ -34,9 +34,10 @@ output "dead_letter_subscription" {
 }
 
 output "service_accounts" {
-  description = "The runtime, build and invoker service accounts."
+  description = "The service accounts: each function's runtime account, the build's and the push invoker's."
   value = {
-    runtime = google_service_account.runtime.email
+    webhook = google_service_account.runtime["webhook"].email
+    events  = google_service_account.runtime["events"].email
     build   = google_service_account.build.email
     invoker = google_service_account.invoker.email
   }

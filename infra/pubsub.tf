@@ -1,7 +1,9 @@
-# Publish link requests (the same JSON the webhook takes) to the requests topic. The push
-# subscription delivers them to the events function; Pub/Sub retries anything not answered
-# 2xx with backoff and, after max_delivery_attempts, moves it to the dead-letter topic, whose
-# own subscription keeps it for 7 days (a topic without a subscription would drop it).
+# The requests topic: the webhook function publishes each link it accepted here (queue mode),
+# and anyone may publish link requests (the same JSON the webhook takes). The push subscription
+# delivers them to the events function, in order per ordering key (the webhook's messages carry
+# their pair as the key); Pub/Sub retries anything not answered 2xx with backoff and, after
+# max_delivery_attempts, moves it to the dead-letter topic, whose own subscription keeps it for
+# 7 days (a topic without a subscription would drop it).
 
 resource "google_pubsub_topic" "requests" {
   #checkov:skip=CKV_GCP_83:Messages hold table link and record ids only; Google-managed encryption is enough and a CMEK key ring is not worth owning here.
@@ -27,6 +29,8 @@ resource "google_pubsub_subscription" "push" {
 
   ack_deadline_seconds       = local.push_ack_deadline_seconds
   message_retention_duration = "604800s"
+  # A link and a later unlink of one pair arrive in the order the webhook accepted them.
+  enable_message_ordering = true
 
   expiration_policy {
     ttl = ""

@@ -20,10 +20,18 @@ resource "google_secret_manager_secret" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-# The runtime account reads these two secrets and nothing else.
+locals {
+  # Which function's account reads which secret: each only what it uses.
+  secret_readers = {
+    "webhook/tulip_token"    = { function = "webhook", secret = "tulip_token" }
+    "webhook/webhook_secret" = { function = "webhook", secret = "webhook_secret" }
+    "events/tulip_token"     = { function = "events", secret = "tulip_token" }
+  }
+}
+
 resource "google_secret_manager_secret_iam_member" "runtime_reads" {
-  for_each  = google_secret_manager_secret.this
-  secret_id = each.value.id
+  for_each  = local.secret_readers
+  secret_id = google_secret_manager_secret.this[each.value.secret].id
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.runtime.member
+  member    = google_service_account.runtime[each.value.function].member
 }

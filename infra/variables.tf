@@ -128,6 +128,17 @@ variable "webhook_auth" {
   }
 }
 
+variable "webhook_delivery" {
+  type        = string
+  description = "What the webhook function does with a request that passed every check: queue (publish its links to the requests topic and answer 202 at once; the events function calls Tulip, with Pub/Sub's retries and dead letters behind it) or direct (call Tulip while the sender waits, and answer with Tulip's result)."
+  default     = "queue"
+
+  validation {
+    condition     = contains(["queue", "direct"], var.webhook_delivery)
+    error_message = "webhook_delivery must be queue or direct."
+  }
+}
+
 variable "webhook_tolerance_seconds" {
   type        = number
   description = "standard-webhooks: how far a signed timestamp may be from now."

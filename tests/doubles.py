@@ -5,11 +5,13 @@ one is `devtools.secret_manager_emulator`, shared with `make bench`).
   from a script (status, headers, body), for tests that need real sockets.
 - `SimulatorDouble`: devtools' Tulip simulator served on 127.0.0.1, for tests that need a Tulip
   with state (links that exist, cardinality, idempotent calls).
+- `PushEndpoint`: what a Pub/Sub push subscription delivers to, recording each envelope.
 - `FakeClock`: time that moves only when told to, or when something sleeps.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable
@@ -149,5 +151,61 @@ class SimulatorDouble:
         return links
 
     def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class PushEndpoint:
+    """A real HTTP server on 127.0.0.1 that a push subscription delivers to: records each
+    envelope and answers with the next status of `statuses` (then `default`)."""
+
+    def __init__(self, *statuses: int, default: int = 204) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+        self.statuses = list(statuses)
+        self.default = default
+        # Replaces the script; called with the lock held, so it must not call `data()`.
+        self.respond: Callable[[dict[str, Any]], int] | None = None
+        self.hold: threading.Event | None = None  # set: each answer waits until it is set
+        self._lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                envelope = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with endpoint._lock:
+                    endpoint.envelopes.append(envelope)
+                    if endpoint.respond is not None:
+                        status = endpoint.respond(envelope)
+                    elif endpoint.statuses:
+                        status = endpoint.statuses.pop(0)
+                    else:
+                        status = endpoint.default
+                if endpoint.hold is not None:
+                    endpoint.hold.wait(30)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def data(self) -> list[Any]:
+        """Each delivered message's data, decoded, in delivery order."""
+        with self._lock:
+            return [json.loads(base64.b64decode(e["message"]["data"])) for e in self.envelopes]
+
+    def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
         self._server.shutdown()
         self._server.server_close()

@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
@@ -48,3 +51,13 @@ def push_envelope(payload: Any, message_id: str = "msg-1", attempt: int = 1) -> 
 def log_lines(text: str) -> list[dict[str, Any]]:
     """Every stdout line as JSON: a line that is not JSON fails the test."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def schema(name: str) -> jsonschema.Draft202012Validator:
+    """A validator for one of openapi.yaml's schemas, its references resolved."""
+    registry = Registry().with_resource(
+        "urn:spec", Resource.from_contents(OPENAPI, default_specification=DRAFT202012)
+    )
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"urn:spec#/components/schemas/{name}"}, registry=registry
+    )

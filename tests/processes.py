@@ -1,20 +1,28 @@
 """Real processes on loopback for the tests: the function as deployed (functions-framework, whose
-gunicorn master forks a worker) and the Tulip simulator, each on a free port."""
+gunicorn master forks a worker), the Tulip simulator, and the local runner (`make run`), each on
+free ports."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from devtools.run import free_port, without_settings
+from devtools.run import DEV_WEBHOOK_SECRET, Ports, free_port, without_settings
+from devtools.sign import signed_headers
 from tests.helpers import ROOT
 
 READY_SECONDS = 60
@@ -105,3 +113,116 @@ def simulator(port: int | None = None) -> Iterator[Served]:
     with serve(args, clean_environment({}), port) as served:
         served.wait_until_listening()
         yield served
+
+
+RUNNER_READY_SECONDS = 60
+
+
+@dataclass
+class Running:
+    """`python -m devtools.run` serving: where each piece listens, and the command it printed."""
+
+    function: str
+    simulator: str
+    curl: str
+    process: subprocess.Popen[str]
+    ports: Ports
+    lines: queue.Queue[str]
+
+    def post(self, payload: Any, *, sign: bool = True) -> tuple[int, dict[str, Any]]:
+        return self.post_bytes(json.dumps(payload).encode(), sign=sign)
+
+    def post_bytes(self, body: bytes, *, sign: bool = True) -> tuple[int, dict[str, Any]]:
+        headers = {"Content-Type": "application/json"}
+        if sign:
+            headers |= signed_headers(
+                "standard-webhooks", DEV_WEBHOOK_SECRET, body, now=time.time()
+            )
+        request = urllib.request.Request(self.function, body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                result: dict[str, Any] = json.load(answer)
+                return answer.status, result
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def simulator_call(self, path: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        with urllib.request.urlopen(f"{self.simulator}{path}", data, timeout=10) as answer:
+            return json.load(answer)
+
+    def links(self, table_link: str) -> list[list[str]]:
+        found: list[list[str]] = self.simulator_call("/_sim/state")["tableLinks"][table_link][
+            "links"
+        ]
+        return found
+
+
+@contextlib.contextmanager
+def runner(*args: str, **settings: str) -> Iterator[Running]:
+    """`python -m devtools.run` on free ports with `settings` in its environment, until the
+    block ends; then Ctrl-C (unless the block stopped it), and every port must be free."""
+    assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
+    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    env = without_settings(os.environ)
+    env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
+    env |= settings
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.run", "--port", str(ports.function),
+         "--simulator-port", str(ports.simulator), "--events-port", str(ports.events),
+         "--pubsub-port", str(ports.pubsub), "--env-file", os.devnull, *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    output = process.stdout
+    assert output is not None
+
+    def forward() -> None:
+        for line in output:
+            lines.put(line)
+
+    threading.Thread(target=forward, daemon=True).start()
+    curl, seen = None, []
+    deadline = time.monotonic() + RUNNER_READY_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=deadline - time.monotonic())
+        except queue.Empty:
+            break
+        seen.append(line)
+        if line.strip().startswith("curl "):
+            curl = line.strip()
+        if "Press Ctrl-C" in line:
+            break
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError("the runner did not get ready:\n" + "".join(seen))
+    assert curl is not None, "".join(seen)
+    running = Running(
+        f"http://127.0.0.1:{ports.function}",
+        f"http://127.0.0.1:{ports.simulator}",
+        curl,
+        process,
+        ports,
+        lines,
+    )
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+            assert process.wait(timeout=20) == 0
+    assert_free(*dataclasses.astuple(ports))
+
+
+def assert_free(*ports: int, seconds: float = 10) -> None:
+    """Every port refuses connections (polled: a killed process's sockets close just after)."""
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) != 0:
+                    break
+            assert time.monotonic() < deadline, f"port {port} still served"
+            time.sleep(0.05)

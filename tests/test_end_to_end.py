@@ -1,130 +1,32 @@
-"""End to end: `python -m devtools.run` starts the simulator and the function (gunicorn, as in
-production) as real processes on free loopback ports; requests go over real HTTP."""
+"""End to end, direct mode: `WEBHOOK_DELIVERY=direct python -m devtools.run` starts the simulator
+and the function (gunicorn, as in production) as real processes on free loopback ports; requests
+go over real HTTP, and the caller waits for Tulip. Queue mode, the runner's default, is proved in
+test_durable_intake.py."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
-import queue
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from devtools.run import DEV_WEBHOOK_SECRET, free_port, without_settings
+from devtools.run import DEV_WEBHOOK_SECRET
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
+from tests.processes import Running, runner
 
 pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
 
-STARTUP_SECONDS = 60
 
-
-@dataclass
-class Running:
-    function: str
-    simulator: str
-    curl: str
-    process: subprocess.Popen[str]
-    ports: tuple[int, int]
-
-    def post(self, payload: dict, *, sign: bool = True) -> tuple[int, dict]:
-        return self.post_bytes(json.dumps(payload).encode(), sign=sign)
-
-    def post_bytes(self, body: bytes, *, sign: bool = True) -> tuple[int, dict]:
-        headers = {"Content-Type": "application/json"}
-        if sign:
-            headers |= signed_headers(
-                "standard-webhooks", DEV_WEBHOOK_SECRET, body, now=time.time()
-            )
-        request = urllib.request.Request(self.function, body, headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.load(answer)
-        except urllib.error.HTTPError as error:
-            return error.code, json.load(error)
-
-    def simulator_call(self, path: str, payload: dict | None = None) -> dict:
-        data = None if payload is None else json.dumps(payload).encode()
-        with urllib.request.urlopen(f"{self.simulator}{path}", data, timeout=10) as answer:
-            return json.load(answer)
-
-    def links(self, table_link: str) -> list[list[str]]:
-        return self.simulator_call("/_sim/state")["tableLinks"][table_link]["links"]
-
-
-@contextlib.contextmanager
-def runner(*args: str, **settings: str) -> Iterator[Running]:
-    """`python -m devtools.run` on free ports with `settings` in its environment, until the
-    block ends; then Ctrl-C (unless the block stopped it), and both ports must be free."""
-    port, sim_port = free_port(), free_port()
-    env = without_settings(os.environ)
-    env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
-    env |= settings
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.run", "--port", str(port),
-         "--simulator-port", str(sim_port), "--env-file", os.devnull, *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-    output = process.stdout
-    assert output is not None
-
-    def forward() -> None:
-        for line in output:
-            lines.put(line)
-
-    threading.Thread(target=forward, daemon=True).start()
-    curl, seen = None, []
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=deadline - time.monotonic())
-        except queue.Empty:
-            break
-        seen.append(line)
-        if line.strip().startswith("curl "):
-            curl = line.strip()
-        if "Press Ctrl-C" in line:
-            break
-    else:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("the runner did not get ready:\n" + "".join(seen))
-    assert curl is not None, "".join(seen)
-    running = Running(
-        f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", curl, process, (port, sim_port)
-    )
-    try:
-        yield running
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
-            assert process.wait(timeout=20) == 0
-    assert_free(port, sim_port)
-
-
-def assert_free(*ports: int, seconds: float = 10) -> None:
-    """Every port refuses connections (polled: a killed process's sockets close just after)."""
-    deadline = time.monotonic() + seconds
-    for port in ports:
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) != 0:
-                    break
-            assert time.monotonic() < deadline, f"port {port} still served"
-            time.sleep(0.05)
+LOOPBACK, LOOPBACK_IN_IPV6 = "0100007F", "0000000000000000FFFF00000100007F"  # /proc/net's hex
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -142,7 +44,7 @@ def listening_addresses(port: int) -> set[str]:
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
-    with runner() as started:
+    with runner(WEBHOOK_DELIVERY="direct") as started:
         yield started
 
 
@@ -245,7 +147,9 @@ def test_a_chunked_body_over_the_cap_is_413_from_the_production_server(running):
 
 def test_a_readme_third_party_payload_links_through_make_run():
     examples = ROOT / "devtools" / "examples"
-    with runner(LINK_MAPPING=(examples / "mes-mapping.json").read_text()) as mapped:
+    with runner(
+        WEBHOOK_DELIVERY="direct", LINK_MAPPING=(examples / "mes-mapping.json").read_text()
+    ) as mapped:
         status, body = mapped.post_bytes((examples / "mes-serials-assigned.json").read_bytes())
         assert (status, body["status"]) == (200, "done"), body
         assert sorted(mapped.links("WorkOrderSerials")) == [
@@ -260,9 +164,11 @@ def test_a_readme_third_party_payload_links_through_make_run():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
-def test_both_servers_listen_on_loopback_only(running):
-    for port in running.ports:
-        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing else
+def test_every_server_listens_on_loopback_only():
+    with runner() as started:  # queue mode: all four of them
+        for port in dataclasses.astuple(started.ports):
+            # 127.0.0.1, nothing else (gRPC's socket says so in IPv6's words: ::ffff:127.0.0.1)
+            assert listening_addresses(port) in ({LOOPBACK}, {LOOPBACK_IN_IPV6})
 
 
 @pytest.mark.parametrize("times", [1, 2])
@@ -272,11 +178,11 @@ def test_every_stop_signal_stops_everything_however_often_it_comes(number, times
         for _ in range(times):  # make passes a signal on a second time
             os.killpg(started.process.pid, number)
         assert started.process.wait(timeout=10) == 0  # within a few seconds
-    # runner() has found both ports free
+    # runner() has found every port free
 
 
 def test_the_servers_die_with_the_runner_even_when_it_is_killed():
     with runner() as started:
         os.kill(started.process.pid, signal.SIGKILL)  # no chance to clean up
         started.process.wait(timeout=10)
-    # runner() has found both ports free: the kernel killed the children
+    # runner() has found every port free: the kernel killed the children

@@ -169,17 +169,68 @@ def test_no_owner_or_editor_and_project_roles_only_for_the_build():
     )
 
 
-def test_the_runtime_account_only_reads_the_two_secrets():
-    grants = [
-        (kind, body)
-        for kind, _, body in iam_members()
-        if body["member"] == "${google_service_account.runtime.member}"
-    ]
+RUNTIME = "${google_service_account.runtime[each.value.function].member}"
+WEBHOOK_ACCOUNT = '${google_service_account.runtime["webhook"].member}'
+
+
+def test_each_function_runs_as_its_own_account():
+    accounts = RESOURCES["google_service_account"]["runtime"]
+    assert accounts["for_each"] == "${local.functions}"
+    assert accounts["account_id"] == "${var.name_prefix}-${each.key}"
+    assert SERVICE["service_account_email"] == "${google_service_account.runtime[each.key].email}"
+
+
+def test_each_runtime_account_reads_only_its_own_secrets():
     reads = RESOURCES["google_secret_manager_secret_iam_member"]["runtime_reads"]
-    assert grants == [("google_secret_manager_secret_iam_member", reads)]
-    assert reads["for_each"] == "${google_secret_manager_secret.this}"  # each secret, no other
-    assert reads["secret_id"] == "${each.value.id}"
-    assert reads["role"] == "roles/secretmanager.secretAccessor"
+    assert reads["for_each"] == "${local.secret_readers}"
+    assert reads["secret_id"] == "${google_secret_manager_secret.this[each.value.secret].id}"
+    assert reads["member"] == RUNTIME and reads["role"] == "roles/secretmanager.secretAccessor"
+    readers = {(r["function"], r["secret"]) for r in TF["locals"]["secret_readers"].values()}
+    # The events function never sees the webhook secret.
+    assert readers == {
+        ("webhook", "tulip_token"),
+        ("webhook", "webhook_secret"),
+        ("events", "tulip_token"),
+    }
+
+
+def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
+    runtime_grants = [
+        (kind, name)
+        for kind, name, body in iam_members()
+        if body["member"] in (RUNTIME, WEBHOOK_ACCOUNT)
+        or "google_service_account.runtime" in body["member"]
+    ]
+    assert sorted(runtime_grants) == [
+        ("google_pubsub_topic_iam_member", "webhook_publishes"),
+        ("google_secret_manager_secret_iam_member", "runtime_reads"),
+    ]
+    publish = RESOURCES["google_pubsub_topic_iam_member"]["webhook_publishes"]
+    assert publish["member"] == WEBHOOK_ACCOUNT
+    assert (publish["topic"], publish["role"]) == (
+        "${google_pubsub_topic.requests.name}",
+        "roles/pubsub.publisher",
+    )
+    assert publish["count"] == '${var.webhook_delivery == "queue" ? 1 : 0}'
+    publishers = [body for _, _, body in iam_members() if body["role"] == "roles/pubsub.publisher"]
+    # Else only Pub/Sub's own agent publishes (dead letters): the events account never does.
+    assert {body["member"] for body in publishers} == {
+        WEBHOOK_ACCOUNT,
+        "${google_project_service_identity.pubsub.member}",
+    }
+
+
+def test_queue_mode_is_the_default_and_the_webhook_is_told_its_topic():
+    assert TF["variable"]["webhook_delivery"]["default"] == "queue"
+    env = TF["locals"]["webhook_env"]
+    assert "WEBHOOK_DELIVERY = var.webhook_delivery" in env
+    assert (
+        'WEBHOOK_QUEUE_TOPIC = var.webhook_delivery == "queue" ? '
+        "google_pubsub_topic.requests.id" in env.replace("  ", " ")
+    )
+    assert "WEBHOOK_DELIVERY" not in TF["locals"]["events_env"]  # direct: its default
+    push = RESOURCES["google_pubsub_subscription"]["push"]
+    assert push["enable_message_ordering"] is True
 
 
 def test_all_users_only_on_the_webhook():
@@ -299,7 +350,6 @@ def test_the_source_bucket_is_private():
 def test_builds_use_their_own_account_and_repository():
     assert BUILD["service_account"] == "${google_service_account.build.id}"
     assert BUILD["docker_repository"] == "${google_artifact_registry_repository.functions.id}"
-    assert SERVICE["service_account_email"] == "${google_service_account.runtime.email}"
 
 
 def test_apis_stay_enabled_on_destroy():

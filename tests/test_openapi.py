@@ -9,14 +9,11 @@ import base64
 import json
 import re
 
-import jsonschema
 import pytest
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from function.outcomes import RULES
-from tests.helpers import OPENAPI, ROOT, link_url, push_envelope, request_body
+from tests.helpers import OPENAPI, ROOT, link_url, push_envelope, request_body, schema
 
 SPEC = OPENAPI
 POST = SPEC["paths"]["/"]["post"]
@@ -96,15 +93,6 @@ def test_the_push_example_names_the_subscription_terraform_makes():
     expected = name[1].replace("${var.name_prefix}", prefix[1])
     example = POST["requestBody"]["content"]["application/json"]["examples"]["pushEnvelope"]
     assert example["value"]["subscription"].endswith(f"/subscriptions/{expected}")
-
-
-def schema(name: str) -> jsonschema.Draft202012Validator:
-    registry = Registry().with_resource(
-        "urn:spec", Resource.from_contents(SPEC, default_specification=DRAFT202012)
-    )
-    return jsonschema.Draft202012Validator(
-        {"$ref": f"urn:spec#/components/schemas/{name}"}, registry=registry
-    )
 
 
 REQUEST = schema("LinkRequest")

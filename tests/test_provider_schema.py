@@ -114,7 +114,8 @@ def test_renaming_any_argument_or_block_in_infra_is_caught(providers):
         ("iam.tf", '  role    = "roles/logging.logWriter"\n', "", "required 'role'"),
         ("pubsub.tf", 'resource "google_pubsub_topic" "dead_letter"',
          'resource "google_pubsub_topics" "dead_letter"', "no resource type google_pubsub_topics"),
-        ("functions.tf", "google_service_account.runtime.email", "google_service_account.runtime.mail",
+        ("functions.tf", "google_service_account.runtime[each.key].email",
+         "google_service_account.runtime[each.key].mail",
          "no attribute 'mail'"),
     ],
 )  # fmt: skip

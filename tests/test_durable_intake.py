@@ -1,0 +1,187 @@
+"""Durable intake, end to end: `make run`'s deployed shape as real processes (the webhook function
+in queue mode, the local Pub/Sub, its push subscription, the events function, the simulator),
+with short retry backoffs. Whatever Tulip does, a webhook is answered at once and its link is
+made, retried, or dead-lettered: never lost, never made twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.cloud import pubsub_v1
+
+from devtools.pubsub_emulator import PubsubEmulator
+from devtools.run import DEV_API_KEY, DEV_API_SECRET
+from tests import processes
+from tests.processes import Running, runner, until
+
+pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
+
+RETRIES = ("--min-backoff", "0.2", "--max-backoff", "1", "--max-delivery-attempts", "5")
+DEAD_LETTERS = "projects/tulip-link-local/subscriptions/tulip-link-dead-letter"
+OUTAGE = {"drop": True, "count": 100_000}  # every call dropped until /_sim/faults/clear
+
+# Twenty pairs no two of which conflict: nine station-operator and ten serial-ticket pairs
+# (both many-to-many) and a serial's product.
+PAIRS = (
+    [("StationOperators", s, o) for s in ("ST-ASSEMBLY-1", "ST-ASSEMBLY-2", "ST-TEST-1")
+     for o in ("OP-ALICE", "OP-BOB", "OP-CHEN")]
+    + [("SerialTickets", f"SN-000{n}", t) for n in range(1, 6) for t in ("QA-7", "QA-8")]
+    + [("SerialProduct", "SN-0001", "PUMP-A")]
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Running]:
+    with runner(*RETRIES, TULIP_DEADLINE_SECONDS="5") as started:
+        yield started
+
+
+@pytest.fixture(autouse=True)
+def fresh(stack):
+    stack.simulator_call("/_sim/reset", {})
+
+
+def link(table_link: str, left: str, right: str, action: str = "link") -> dict[str, str]:
+    return {"tableLinkId": table_link, "leftRecord": left, "rightRecord": right, "action": action}
+
+
+def timed_post(stack: Running, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    status, answer = stack.post(body)
+    return status, answer, time.monotonic() - started
+
+
+def made(stack: Running, action: str = "link") -> list[tuple[str, str, str]]:
+    """Every call of `action` Tulip accepted (204), in order: (table link, left, right)."""
+    log = stack.simulator_call("/_sim/state")["log"]
+    return [
+        (call["tableLinkId"], call["leftRecord"], call["rightRecord"])
+        for call in log
+        if call["action"] == action and call["status"] == 204
+    ]
+
+
+def test_an_outage_loses_nothing_and_links_nothing_twice(stack):
+    stack.simulator_call("/_sim/faults", OUTAGE)
+    for pair in PAIRS:
+        status, answer, seconds = timed_post(stack, link(*pair))
+        assert status == 202 and answer["status"] == "queued", answer
+        assert seconds < 1, f"{pair} took {seconds:.2f} s to be accepted"
+    # The events function is failing them all meanwhile: nothing is linked, nothing is lost.
+    until(lambda: len(stack.simulator_call("/_sim/state")["log"]) >= 20, "the failing calls")
+    assert made(stack) == []
+    stack.simulator_call("/_sim/faults/clear", {})
+    until(lambda: len(made(stack)) >= len(PAIRS), "every link, once Tulip answers", seconds=60)
+    for table_link, left, right in PAIRS:
+        assert [left, right] in stack.links(table_link)
+    assert sorted(made(stack)) == sorted(PAIRS)  # each made exactly once
+
+
+def test_a_link_and_its_unlink_sent_during_an_outage_end_unlinked(stack):
+    pair = ("StationOperators", "ST-ASSEMBLY-2", "OP-BOB")
+    stack.simulator_call("/_sim/faults", OUTAGE)
+    assert stack.post(link(*pair))[0] == 202
+    assert stack.post(link(*pair, action="unlink"))[0] == 202
+    stack.simulator_call("/_sim/faults/clear", {})
+    until(lambda: made(stack, "unlink") != [], "the unlink", seconds=60)
+    assert [pair[1], pair[2]] not in stack.links(pair[0])
+    log = stack.simulator_call("/_sim/state")["log"]
+    done = [call["action"] for call in log if call["status"] == 204]
+    assert done == ["link", "unlink"]  # in the order they were accepted
+
+
+def dead_letters(stack: Running) -> list[Any]:
+    """What waits in the runner's dead-letter subscription, handed back after reading."""
+    host = f"127.0.0.1:{stack.ports.pubsub}"
+    old = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        client = pubsub_v1.SubscriberClient()
+        received = list(
+            client.pull(subscription=DEAD_LETTERS, max_messages=10, timeout=10).received_messages
+        )
+        if received:
+            client.modify_ack_deadline(
+                subscription=DEAD_LETTERS,
+                ack_ids=[r.ack_id for r in received],
+                ack_deadline_seconds=0,
+            )
+        return [r.message for r in received]
+    finally:
+        if old is None:
+            del os.environ["PUBSUB_EMULATOR_HOST"]
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = old
+
+
+def test_a_link_tulip_refuses_for_good_is_dead_lettered_intact(stack):
+    # SN-0004 already has its work order (one-to-many): Tulip answers 409 every time.
+    refused = link("WorkOrderSerials", "WO-1001", "SN-0004")
+    status, answer = stack.post(refused)
+    assert status == 202
+    found: list[Any] = []
+
+    def dead_lettered() -> bool:
+        found.extend(dead_letters(stack))
+        return bool(found)
+
+    until(dead_lettered, "the dead letter", seconds=60)
+    [message] = found
+    assert json.loads(message.data) == refused
+    attributes = dict(message.attributes)
+    assert attributes["format"] == "tulip-link/v1"
+    assert attributes["intakeRequestId"] == answer["requestId"]
+    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    assert attributes["CloudPubSubDeadLetterSourceSubscription"] == "tulip-link-push"
+    log = stack.simulator_call("/_sim/state")["log"]
+    assert [call["status"] for call in log] == [409] * 5  # one call per delivery, no more
+
+
+def test_pubsub_stopped_is_503_and_nothing_is_claimed(simulator_process):
+    pubsub = PubsubEmulator()
+    topic = "projects/p/topics/requests"
+    pubsub.add_topic(topic)
+    settings = {
+        "TULIP_BASE_URL": simulator_process.url,
+        "TULIP_API_KEY": DEV_API_KEY,
+        "TULIP_API_SECRET": DEV_API_SECRET,
+        "WEBHOOK_AUTH": "none",
+        "WEBHOOK_DELIVERY": "queue",
+        "WEBHOOK_QUEUE_TOPIC": topic,
+        "WEBHOOK_PUBLISH_TIMEOUT_SECONDS": "1",
+        "PUBSUB_EMULATOR_HOST": pubsub.host,
+    }
+    body = json.dumps(link("StationOperators", "ST-TEST-1", "OP-BOB")).encode()
+    try:
+        with processes.function(settings) as served:
+            served.wait_until_listening()
+            assert post(served.url, body)[0] == 202
+            pubsub.stop()
+            started = time.monotonic()
+            status, answer, headers = post(served.url, body)
+            assert time.monotonic() - started < 2  # the publish timeout, plus a second
+    finally:
+        pubsub.stop()
+    assert (status, answer["errorCode"], headers["Retry-After"]) == (503, "QUEUE_UNAVAILABLE", "5")
+
+
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.load(answer), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error), dict(error.headers)
+
+
+@pytest.fixture
+def simulator_process() -> Iterator[processes.Served]:
+    with processes.simulator() as served:
+        yield served

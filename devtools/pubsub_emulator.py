@@ -207,6 +207,22 @@ class PubsubEmulator:
             self._topics[topic].append(name)
             self._lock.notify_all()
 
+    def publish(
+        self, topic: str, data: bytes, attributes: dict[str, str], ordering_key: str = ""
+    ) -> str:
+        """Publish one message, in process (tests); its id."""
+        message = PubsubMessage(data=data, attributes=attributes, ordering_key=ordering_key)
+        with self._lock:
+            return self._add(topic, message)
+
+    def purge(self, subscription: str) -> None:
+        """Drop everything `subscription` holds (Pub/Sub's seek to now), in-flight pushes too."""
+        with self._lock:
+            sub = self._subscriptions[subscription]
+            for delivery in sub.deliveries:
+                delivery.state = "acked"  # an answer still on its way now changes nothing
+            sub.deliveries.clear()
+
     def deliveries(self, subscription: str) -> list[Delivery]:
         """A copy of what `subscription` holds now, in publish order (acked ones only when it
         retains them)."""
@@ -389,7 +405,7 @@ class PubsubEmulator:
 
     def _ack(self, sub: _Subscription, delivery: Delivery) -> None:
         delivery.state = "acked"
-        if not sub.retain_acked:
+        if not sub.retain_acked and delivery in sub.deliveries:
             sub.deliveries.remove(delivery)
         self._lock.notify_all()
 

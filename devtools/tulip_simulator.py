@@ -7,7 +7,12 @@ Tulip is called", says what we rely on), with or without the `/w/{workspace}` se
 
 - `PUT /api/v3/tableLinks/{id}/link` and `.../unlink` with `{"leftRecord", "rightRecord"}`:
   204 when done.
-- `GET /api/v3/tableLinks/{id}`: the link's description and its current links.
+- `GET /api/v3/tableLinks/{id}` ("link info fetched", 200): exactly the fields Tulip's API
+  reference lists for it, and no other: `id`, `createdAt`, `createdBy`, `updatedAt`, `updatedBy`,
+  `deletedAt`, `deletedBy`, `leftTableId`, `leftTableColumnId`, `rightTableId`,
+  `rightTableColumnId` (`TABLE_LINK_FIELDS`). No relationship type and no links: those are the
+  simulator's own state, at `/_sim/state`. A seed entry may mark its table link deleted
+  (`deletedAt`, `deletedBy`): the GET still answers 200, with `deletedAt` set.
 - HTTP Basic auth against the seeded credentials: 401 without or with unknown ones, 403 for a
   token without the `tables:write` scope (for PUT). 400 for a body that is not
   `{"leftRecord": string, "rightRecord": string}`; 404 for an unknown table link or record.
@@ -18,9 +23,13 @@ simulator does:
 
 - Linking a pair that is already linked, or unlinking a pair that is not, is a 204 (the calls
   are idempotent).
-- A relationship's cardinality is enforced: in `one-to-many` a right record has at most one
-  left record, in `many-to-one` a left record has at most one right record, in `one-to-one`
-  both; linking into a taken slot is 409 `LINK_CARDINALITY_VIOLATION` (never a silent move).
+- A relationship's cardinality is enforced, by its `relationshipType` (Tulip's own names, as
+  `POST /tableLinks` takes them): in `one-to-many` a right record has at most one left record,
+  in `many-to-one` a left record has at most one right record, in `one-to-one` both; linking
+  into a taken slot is 409 `LINK_CARDINALITY_VIOLATION` (never a silent move).
+- Linking or unlinking through a deleted table link is 422 `TABLE_LINK_DELETED`: Tulip documents
+  no answer for it, and 422 is its documented "could not be processed" for this call. (Were it
+  404, the function would retry it, as a record that may exist later, until it dead-letters.)
 
 Switches for tests and demos (JSON bodies, answered with the new setting):
 
@@ -61,6 +70,14 @@ _API = re.compile(
     r"/api/v3(?:/w/(?P<workspace>[^/]+))?/tableLinks/(?P<link>[^/]+)(?:/(?P<action>link|unlink))?"
 )
 LOG_LIMIT = 1000  # the most recent API calls `log` keeps
+# Tulip's API reference: the fields of `GET /tableLinks/{tableLinkId}`, all of them.
+TABLE_LINK_FIELDS = (
+    "id", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt", "deletedBy",
+    "leftTableId", "leftTableColumnId", "rightTableId", "rightTableColumnId",
+)  # fmt: skip
+RELATIONSHIP_TYPES = ("one-to-one", "one-to-many", "many-to-one", "many-to-many")
+SEEDED_AT = "2026-09-01T08:00:00.000Z"  # when the seed's table links were made, as Tulip says it
+SEEDED_BY = "user_simulator"
 _ONE_LEFT = {"one-to-many", "one-to-one"}  # a right record has at most one left record
 _ONE_RIGHT = {"many-to-one", "one-to-one"}  # a left record has at most one right record
 
@@ -138,11 +155,17 @@ class Simulator:
             }
             self.table_links = {}
             for link_id, link in seed["tableLinks"].items():
+                if link["relationshipType"] not in RELATIONSHIP_TYPES:
+                    raise ValueError(
+                        f"{link_id}: relationshipType must be one of {RELATIONSHIP_TYPES}"
+                    )
                 self.table_links[link_id] = {
                     "leftTable": link["leftTable"],
                     "rightTable": link["rightTable"],
-                    "type": link["type"],
+                    "relationshipType": link["relationshipType"],
                     "links": [tuple(pair) for pair in link.get("links", [])],
+                    "deletedAt": link.get("deletedAt"),
+                    "deletedBy": link.get("deletedBy"),
                 }
             self.faults: list[Fault] = []
             self.rate_limits: dict[str, RateLimit] = {}
@@ -257,7 +280,13 @@ class Simulator:
                 raise ApiError(404, "TABLE_LINK_NOT_FOUND", f"no table link {match['link']}")
             self._rate_limit(link)
             if action is None:
-                return 200, {}, self._describe(match["link"], link)
+                return 200, {}, self._described(match["link"], link)
+            if link["deletedAt"] is not None:
+                raise ApiError(
+                    422,
+                    "TABLE_LINK_DELETED",
+                    f"table link {match['link']} was deleted at {link['deletedAt']}",
+                )
             left, right = self._pair(body)
             for record, table in ((left, link["leftTable"]), (right, link["rightTable"])):
                 if record not in self.tables[table]["records"]:
@@ -272,7 +301,7 @@ class Simulator:
         with self._lock:
             return {
                 "tables": json.loads(json.dumps(self.tables)),
-                "tableLinks": {k: self._describe(k, v) for k, v in self.table_links.items()},
+                "tableLinks": {k: self._state_of(k, v) for k, v in self.table_links.items()},
                 "calls": self.calls,
                 "log": list(self.log),
             }
@@ -355,28 +384,43 @@ class Simulator:
         if (left, right) in link["links"]:
             return
         for other_left, other_right in link["links"]:
-            if link["type"] in _ONE_LEFT and other_right == right:
+            kind = link["relationshipType"]
+            if kind in _ONE_LEFT and other_right == right:
                 raise ApiError(
                     409,
                     "LINK_CARDINALITY_VIOLATION",
-                    f"{right} is already linked to {other_left} ({link['type']})",
+                    f"{right} is already linked to {other_left} ({kind})",
                 )
-            if link["type"] in _ONE_RIGHT and other_left == left:
+            if kind in _ONE_RIGHT and other_left == left:
                 raise ApiError(
                     409,
                     "LINK_CARDINALITY_VIOLATION",
-                    f"{left} is already linked to {other_right} ({link['type']})",
+                    f"{left} is already linked to {other_right} ({kind})",
                 )
         link["links"].append((left, right))
 
     @staticmethod
-    def _describe(link_id: str, link: dict[str, Any]) -> dict[str, Any]:
+    def _described(link_id: str, link: dict[str, Any]) -> dict[str, Any]:
+        """What Tulip's GET answers for a table link: its documented fields, nothing else."""
         return {
             "id": link_id,
+            "createdAt": SEEDED_AT,
+            "createdBy": SEEDED_BY,
+            "updatedAt": SEEDED_AT,
+            "updatedBy": SEEDED_BY,
+            "deletedAt": link["deletedAt"],
+            "deletedBy": link["deletedBy"],
             "leftTableId": link["leftTable"],
+            "leftTableColumnId": f"{link_id}_link_left_column",
             "rightTableId": link["rightTable"],
-            "type": link["type"],
-            "deletedAt": None,
+            "rightTableColumnId": f"{link_id}_link_right_column",
+        }
+
+    @classmethod
+    def _state_of(cls, link_id: str, link: dict[str, Any]) -> dict[str, Any]:
+        """The simulator's own view of a table link: Tulip's fields, its type and its links."""
+        return cls._described(link_id, link) | {
+            "relationshipType": link["relationshipType"],
             "links": [list(pair) for pair in link["links"]],
         }
 
@@ -392,7 +436,7 @@ def render_html(state: dict[str, Any]) -> str:
     ]
     for link_id, link in state["tableLinks"].items():
         parts.append(
-            f"<h3>{e(link_id)}: {e(link['leftTableId'])} &rarr; {e(link['rightTableId'])} ({e(link['type'])})</h3><ul>"
+            f"<h3>{e(link_id)}: {e(link['leftTableId'])} &rarr; {e(link['rightTableId'])} ({e(link['relationshipType'])})</h3><ul>"
         )
         parts += [f"<li>{e(left)} &harr; {e(right)}</li>" for left, right in link["links"]] or [
             "<li><i>no links</i></li>"

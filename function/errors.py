@@ -15,6 +15,7 @@ A request that ends without a link raises a `Failure` where the reason is known;
     ├── MalformedRequest         not a JSON object, or a broken Pub/Sub wrapping MALFORMED_REQUEST
     ├── InvalidPayload           the fields are wrong; `problems` lists them    INVALID_PAYLOAD
     ├── TulipError               Tulip did not link: its answer, or none        TULIP_* (by answer)
+    ├── TableLinkDeleted         a dry run found the table link deleted          TULIP_REJECTED (422)
     └── NotAttempted             a batch's link found no time left to start     TULIP_TIMEOUT
 
     MappingError (ValueError)    LINK_MAPPING is unusable; read as a ConfigError on every request
@@ -188,6 +189,20 @@ class TulipError(Failure):
         if self.retry_after is not None:
             return self.retry_after
         return super().retry_after_seconds()
+
+
+class TableLinkDeleted(Failure):
+    """A dry run: Tulip described the table link as deleted; a real run would be refused."""
+
+    outcome = Outcome.TULIP_REJECTED_DELETED
+
+    def __init__(self, table_link_id: str, deleted_at: str, deleted_by: str | None) -> None:
+        by = f" by {deleted_by}" if deleted_by else ""
+        super().__init__(
+            f"The table link {table_link_id} was deleted in Tulip at {deleted_at}{by}: a real "
+            "run would be refused; use a table link that exists",
+            body={"deletedAt": deleted_at},
+        )
 
 
 class NotAttempted(Failure):

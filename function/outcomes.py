@@ -57,6 +57,7 @@ class Outcome(enum.Enum):
     UNAUTHENTICATED = "unauthenticated"
     TULIP_REJECTED = "tulip_rejected"
     TULIP_REJECTED_NOT_FOUND = "tulip_rejected_not_found"
+    TULIP_REJECTED_DELETED = "tulip_rejected_deleted"
     TULIP_AUTH_REJECTED = "tulip_auth_rejected"
     TULIP_RATE_LIMITED = "tulip_rate_limited"
     TULIP_UNAVAILABLE = "tulip_unavailable"
@@ -128,6 +129,13 @@ RULES: Mapping[Outcome, Rule] = {
     # arrive out of order), so a message is retried rather than dropped.
     Outcome.TULIP_REJECTED_NOT_FOUND: Rule(
         None, "TULIP_REJECTED", "link.rejected", "WARNING", tulip_statuses=frozenset({404})
+    ),
+    # A dry run: Tulip's GET found the table link, deleted (200 with deletedAt). A real run would
+    # be refused for good, so permanent, unlike the 404 row: a deleted link does not come back by
+    # waiting. 422, Tulip's documented "could not be processed" for the link call, is the closest
+    # to what that real run would meet; Tulip answered 200, so there is no tulipStatus.
+    Outcome.TULIP_REJECTED_DELETED: Rule(
+        422, "TULIP_REJECTED", "link.rejected", "WARNING", permanent=True
     ),
     # Our token is refused (after one refresh for 401): the operator must act; the caller may
     # retry later. 502, not 401/403: the caller's own credentials were fine.

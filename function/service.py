@@ -13,7 +13,8 @@ What a body asks for (`plan`):
 Either way every link is validated (`links.validate_links`) before the first call, and the
 token is read once per request. A single link returns its `LinkResult` or raises its
 `Failure`; a batch returns a `Batch` holding every link's result, failed ones included. A dry
-run makes no change: it checks the links as a batch and GETs each distinct table link once.
+run makes no change: it checks the links as a batch and GETs each distinct table link once; a
+table link Tulip describes as deleted fails its links (`TableLinkDeleted`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from . import logs
 from .batch import RateGate, run_in_order
 from .config import Settings
 from .credentials import RequestToken, TulipCredentials
-from .errors import Failure, NotAttempted
+from .errors import Failure, NotAttempted, TableLinkDeleted
 from .links import LinkRequest, Plan, read_links, validate_links
 from .outcomes import LinkStatus
 from .results import Batch, Ignored, LinkResult, Result
@@ -82,7 +83,12 @@ class LinkService:
             return self._check(plan.links, token, deadline)
         if not plan.batch:
             [link] = plan.links
-            logs.bind(tableLinkId=link.link_id, action=link.action)
+            logs.bind(
+                tableLinkId=link.link_id,
+                action=link.action,
+                leftRecord=link.left,
+                rightRecord=link.right,
+            )
             return self._change(link, token, deadline, gate=None)
 
         def change(link: LinkRequest, gate: RateGate) -> LinkResult:
@@ -135,6 +141,8 @@ class LinkService:
                 deadline=deadline,
                 on_rate_limited=gate.close_for,
             )
+            if accepted.deleted_at is not None:  # 200, yet not a link a real run could use
+                raise TableLinkDeleted(link.link_id, accepted.deleted_at, accepted.deleted_by)
             return _result(link, "valid", tables=accepted.tables)
 
         distinct = tuple({link.link_id: link for link in links}.values())

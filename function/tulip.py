@@ -70,11 +70,13 @@ class TokenSource(Protocol):
 @dataclass(frozen=True)
 class Accepted:
     """Tulip accepted the call: its status, after how many attempts, and for a GET of a table
-    link its `leftTableId` and `rightTableId`."""
+    link its `leftTableId` and `rightTableId`, and when and by whom it was deleted, if it was."""
 
     status: int
     attempts: int
     tables: dict[str, str] = field(default_factory=dict)
+    deleted_at: str | None = None
+    deleted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,14 @@ class TulipClient:
             attempts += 1
             if tried.outcome is Outcome.DONE:
                 assert tried.status is not None
-                return Accepted(tried.status, attempts, _tables(tried.body or {}))
+                described = tried.body or {}
+                return Accepted(
+                    tried.status,
+                    attempts,
+                    _tables(described),
+                    deleted_at=_text(described.get("deletedAt")),
+                    deleted_by=_text(described.get("deletedBy")),
+                )
             if on_rate_limited is not None and tried.outcome is Outcome.TULIP_RATE_LIMITED:
                 on_rate_limited(tried.retry_after or DEFAULT_RETRY_AFTER_SECONDS)
             delay = self._wait_before_retry(tried, attempts, deadline)
@@ -356,6 +365,11 @@ def _error_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(details := data.get("details"), str):
         fields["details"] = details[:DETAILS_LIMIT]
     return fields
+
+
+def _text(value: object) -> str | None:
+    """A string field of Tulip's answer, capped; None when absent, null or not a string."""
+    return value[:200] if isinstance(value, str) and value else None
 
 
 def _tables(described: Mapping[str, Any]) -> dict[str, str]:

@@ -135,6 +135,38 @@ def test_a_dry_run_against_the_simulator(client, simulator):
     assert simulator.links("SerialProduct") == []
 
 
+def test_a_deleted_table_link_is_a_permanent_refusal_naming_it(client, simulator, capsys):
+    body = {"tableLinkId": "RetiredStationOperators", "leftRecord": "ST-TEST-1", "rightRecord": "OP-BOB"}  # fmt: skip
+    response = client.post("/?dryRun=true", json=body)
+    assert response.status_code == 422 and response.json["errorCode"] == "TULIP_REJECTED"
+    [result] = response.json["results"]
+    assert result["status"] == "failed" and result["httpStatus"] == 422
+    assert result["deletedAt"] == "2026-10-05T14:00:00.000Z"
+    assert "tulipStatus" not in result  # Tulip answered the GET with 200: nothing to pass on
+    assert "RetiredStationOperators" in result["message"]
+    assert "2026-10-05T14:00:00.000Z" in result["message"]
+    [line] = [x for x in log_lines(capsys.readouterr().out) if x["event"] == "link.rejected"]
+    assert line["outcome"] == "tulip_rejected_deleted"
+
+
+def test_a_deleted_link_is_permanent_so_a_retryable_link_beside_it_decides(client, tulip):
+    tulip.get(
+        "https://acme.tulip.co/api/v3/tableLinks/Gone",
+        json={"id": "Gone", "deletedAt": "2026-10-05T14:00:00.000Z", "leftTableId": "L"},
+    )
+    tulip.get("https://acme.tulip.co/api/v3/tableLinks/Down", status=503)
+    tulip.get("https://acme.tulip.co/api/v3/tableLinks/Down", status=503)
+    tulip.get("https://acme.tulip.co/api/v3/tableLinks/Down", status=503)
+    tulip.get("https://acme.tulip.co/api/v3/tableLinks/Down", status=503)
+    links = [
+        {"tableLinkId": "Gone", "leftRecord": "a", "rightRecord": "b"},
+        {"tableLinkId": "Down", "leftRecord": "a", "rightRecord": "b"},
+    ]
+    response = client.post("/?dryRun=true", json={"links": links})
+    assert response.status_code == 502 and response.json["errorCode"] == "TULIP_UNAVAILABLE"
+    assert [r["httpStatus"] for r in response.json["results"]] == [422, 502]
+
+
 def test_a_dry_run_of_an_ignored_event_is_ignored(client, tulip, env):
     env.set(
         LINK_MAPPING=json.dumps({"when": "go", "leftRecord": "a", "rightRecord": "b"}),

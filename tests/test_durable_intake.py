@@ -144,6 +144,21 @@ def test_a_link_tulip_refuses_for_good_is_dead_lettered_intact(stack):
     assert [call["status"] for call in log] == [409] * 5  # one call per delivery, no more
 
 
+def test_what_is_refused_publishes_nothing(stack):
+    refused = [
+        stack.post(link("StationOperators", "ST-TEST-1", "OP-CHEN"), sign=False),  # 401
+        stack.post_bytes(b'{"tableLinkId": "StationOperators",'),  # 400
+        stack.post(link("StationOperators", "ST-TEST-1", "")),  # 422
+    ]
+    assert [status for status, _ in refused] == [401, 400, 422]
+    accepted = link("StationOperators", "ST-TEST-1", "OP-BOB")
+    assert stack.post(accepted)[0] == 202
+    until(lambda: made(stack) != [], "the one accepted link")
+    # Had a refusal been published, it would have been pushed before the link sent after it.
+    assert made(stack) == [tuple(accepted.values())[:3]]
+    assert len(stack.simulator_call("/_sim/state")["log"]) == 1
+
+
 def test_pubsub_stopped_is_503_and_nothing_is_claimed(simulator_process):
     pubsub = PubsubEmulator()
     topic = "projects/p/topics/requests"

@@ -1,11 +1,17 @@
 """The fault matrix, end to end: one row per fault of Tulip or Secret Manager, each delivered
-three ways to real processes on loopback: a direct HTTP request and a Pub/Sub push envelope to
-`link_records`, and an Eventarc CloudEvent to `link_records_pubsub`.
+four ways to real processes on loopback: a direct HTTP request and a Pub/Sub push envelope to
+`link_records`, an Eventarc CloudEvent to `link_records_pubsub`, and a webhook to a function in
+queue mode, whose link the local Pub/Sub pushes to the events function.
 
 Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret
-Manager double), so the three run at once. Every row asserts, for each delivery: the answer and
-its `Retry-After`, the calls Tulip received, the Secret Manager reads, whether the message is
-acked (2xx) or delivered again, the log line, and that the answer came within the deadline.
+Manager double; for the queue, also the local Pub/Sub and the events function), so the four run
+at once. Every row asserts, for each delivery: the answer and its `Retry-After`, the calls Tulip
+received, the Secret Manager reads, whether the message is acked (2xx) or delivered again, the
+log line, and that the answer came within the deadline. Through the queue, the webhook's answer
+is 202 within a second whatever the fault, the intake reads no secret, and the row's answer is
+the events function's to the push: acked, or handed back to Pub/Sub for another delivery (the
+backoff is long, so a row sees only the first; test_durable_intake.py follows a message to its
+dead letter).
 
 Small settings keep it quick: 2 attempts of at most 1 s each, a 3 s deadline, no secret cache
 (so each request reads Secret Manager and meets its faults).
@@ -27,6 +33,8 @@ from typing import Any, Literal
 import grpc
 import pytest
 
+from devtools.pubsub_emulator import Delivery as Pushed
+from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from function.secret_manager import READ_TRIES
@@ -35,8 +43,10 @@ from tests.helpers import b64
 
 pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
 
-Delivery = Literal["http", "push", "eventarc"]
-DELIVERIES: tuple[Delivery, ...] = ("http", "push", "eventarc")
+Delivery = Literal["http", "push", "eventarc", "queue"]
+DELIVERIES: tuple[Delivery, ...] = ("http", "push", "eventarc", "queue")
+TOPIC = "projects/p/topics/tulip-link-requests"
+PUSH = "projects/p/subscriptions/tulip-link-push"
 DEADLINE = 3.0
 # What an answer may take beyond the function's deadline: the HTTP exchange on loopback, and a
 # busy CI machine scheduling the processes.
@@ -72,6 +82,8 @@ class Stack:
     exits: contextlib.ExitStack
     simulator: processes.Served
     function: processes.Served = field(init=False)
+    events: processes.Served | None = None  # the queue's: behind the push subscription
+    pubsub: PubsubEmulator | None = None
 
     def sim(self, path: str, payload: object = None) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.simulator.port, timeout=10)
@@ -93,7 +105,7 @@ class Stack:
         headers = {"Content-Type": "application/json", "Function-Execution-Id": request_id}
         message = {"data": b64(REQUEST), "messageId": request_id, "attributes": {}}
         subscription = "projects/p/subscriptions/tulip-link-push"
-        if self.delivery == "http":
+        if self.delivery in ("http", "queue"):
             body: object = REQUEST
         elif self.delivery == "push":
             body = {"message": message, "subscription": subscription, "deliveryAttempt": 1}
@@ -120,15 +132,31 @@ class Stack:
         )
 
     def log_line(self, request_id: str) -> dict[str, Any]:
-        """The function's outcome line for `request_id` (polled: it is written as it answers)."""
+        """The function's outcome line for `request_id` (polled: it is written as it answers);
+        through the queue, the events function's line for the message the intake queued."""
+        served = self.events or self.function
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            for line in list(self.function.lines):
+            for line in list(served.lines):
                 if request_id in line and '"link.' in line:
                     found: dict[str, Any] = json.loads(line)
                     return found
             time.sleep(0.01)
         raise AssertionError(f"no outcome line for {request_id}")
+
+    def pushed(self) -> Pushed | None:
+        """Through the queue: once the events function has answered the first push, the
+        message's delivery if Pub/Sub still holds it (None: acked)."""
+        assert self.pubsub is not None
+        pubsub = self.pubsub
+
+        def answered() -> bool:
+            held = pubsub.deliveries(PUSH)
+            return held == [] or held[0].state == "waiting"
+
+        processes.until(answered, "the events function's answer to the push")
+        held = pubsub.deliveries(PUSH)
+        return held[0] if held else None
 
 
 @contextlib.contextmanager
@@ -144,6 +172,22 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
             "TULIP_CREDENTIALS_SECRET": TOKEN_VERSION,
             "SECRET_MANAGER_EMULATOR_HOST": secrets.host,
         }
+        if delivery == "queue":
+            built.pubsub = pubsub = PubsubEmulator()
+            exits.callback(pubsub.stop)
+            pubsub.add_topic(TOPIC)
+            built.events = exits.enter_context(processes.function(settings))
+            built.events.wait_until_listening()
+            # A long backoff: a row sees the first delivery only, and the next row purges.
+            pubsub.add_subscription(
+                PUSH, TOPIC, push_endpoint=built.events.url, ordering=True,
+                dead_letter_topic="projects/p/topics/dead", min_backoff=300, ack_deadline=30,
+            )  # fmt: skip
+            settings = settings | {
+                "WEBHOOK_DELIVERY": "queue",
+                "WEBHOOK_QUEUE_TOPIC": TOPIC,
+                "PUBSUB_EMULATOR_HOST": pubsub.host,
+            }
         target = "link_records_pubsub" if delivery == "eventarc" else "link_records"
         built.function = exits.enter_context(processes.function(settings, target))
         built.function.wait_until_listening()
@@ -160,6 +204,8 @@ def stacks() -> Iterator[dict[Delivery, Stack]]:
 @pytest.fixture(autouse=True)
 def fresh(stacks: dict[Delivery, Stack]) -> None:
     for each in stacks.values():
+        if each.pubsub is not None:
+            each.pubsub.purge(PUSH)
         each.sim("/_sim/reset", {})
         each.secrets.put(TOKEN_VERSION, TOKEN)
         each.secrets.failures.clear()
@@ -260,6 +306,9 @@ ROWS = [
 def test_fault(stacks: dict[Delivery, Stack], row: Row) -> None:
     def check(each: Stack) -> None:
         row.arrange(each)
+        if each.delivery == "queue":
+            check_queued(each, row)
+            return
         answer = each.send()
         where = f"{each.delivery}: {answer}"
         acked = 200 <= answer.status < 300
@@ -282,13 +331,34 @@ def test_fault(stacks: dict[Delivery, Stack], row: Row) -> None:
     on_each(stacks, check)
 
 
+def check_queued(each: Stack, row: Row) -> None:
+    """The row, through the queue: accepted at once, then met by the events function."""
+    intake = each.send()
+    where = f"queue: {intake}"
+    assert intake.status == 202 and intake.body["status"] == "queued", where
+    assert intake.seconds < 1 + SLACK, where
+    line = each.log_line(intake.request_id)  # the events function's, by intakeRequestId
+    held = each.pushed()
+    where = f"queue: {line}"
+    assert line["status"] == row.status and line.get("errorCode") == row.error_code, where
+    assert line["event"] == ("link.done" if row.status == 200 else f"link.{kind(row)}"), where
+    if row.status == 200:
+        assert held is None, where  # acked
+    else:  # handed back, to be delivered again (and dead-lettered after the attempts)
+        assert held is not None and (held.attempts, held.last_status) == (1, row.status), where
+    assert each.tulip_calls() == row.tulip_calls, where
+    assert len(each.secrets.calls) == row.secret_reads, where  # all the events function's
+    assert line["latencyMs"] < (DEADLINE + SLACK) * 1000, where
+
+
 def kind(row: Row) -> str:
     return "rejected" if row.error_code == "TULIP_REJECTED" else "failed"
 
 
 def test_tulip_stopped_mid_call_then_started_again(stacks: dict[Delivery, Stack]) -> None:
     """The call in flight when Tulip goes away is 502 and delivered again; once it is back, the
-    next delivery links (the dead pooled connection is not reused)."""
+    next delivery links (the dead pooled connection is not reused). Through the queue, the same
+    is test_durable_intake.py's outage."""
 
     def check(each: Stack) -> None:
         each.sim("/_sim/faults", {"delaySeconds": 2})
@@ -311,4 +381,4 @@ def test_tulip_stopped_mid_call_then_started_again(stacks: dict[Delivery, Stack]
         links = each.sim("/_sim/state")["tableLinks"][PAIR[0]]["links"]
         assert links == [[PAIR[1], PAIR[2]]]
 
-    on_each(stacks, check)
+    on_each({d: each for d, each in stacks.items() if d != "queue"}, check)

@@ -8,7 +8,7 @@ import tomllib
 
 import jsonschema_rs
 
-from devtools.fuzz import config
+from devtools.fuzz import config, differing_spellings
 from devtools.tulip_simulator import DEFAULT_SEED
 from tests.helpers import OPENAPI, ROOT
 
@@ -20,7 +20,7 @@ def test_the_dictionaries_name_a_many_to_many_link_and_its_own_records():
     values = {name: d["values"] for name, d in CONFIG["dictionaries"].items()}
     [link_id] = values["links"]
     link = SEED["tableLinks"][link_id]
-    assert link["type"] == "many-to-many"  # linking any pair of them never conflicts
+    assert link["relationshipType"] == "many-to-many"  # linking any pair of them never conflicts
     assert values["left"] == SEED["tables"][link["leftTable"]]["records"]
     assert values["right"] == SEED["tables"][link["rightTable"]]["records"]
 
@@ -44,3 +44,17 @@ def test_every_request_field_is_bound_in_both_spellings_and_in_batches():
 
 def test_ci_runs_the_fuzzer():
     assert "make fuzz" in (ROOT / ".ci/run").read_text()
+
+
+def test_a_second_spelling_equal_to_the_first_is_made_to_differ():
+    body = {
+        "tableLinkId": "L",
+        "table_link_id": "L",
+        "links": [{"leftRecord": 5, "left_record": 5, "rightRecord": "R"}, "not an object"],
+    }
+    changed = differing_spellings(body)
+    assert changed["table_link_id"] != changed["tableLinkId"]
+    assert changed["links"][0]["left_record"] != changed["links"][0]["leftRecord"]
+    assert changed["links"][0]["rightRecord"] == "R" and changed["links"][1] == "not an object"
+    untouched = {"tableLinkId": "L", "table_link_id": "M"}
+    assert differing_spellings(dict(untouched)) == untouched

@@ -73,14 +73,59 @@ def test_the_workspace_path_is_accepted(sim):
     assert put(sim, "SerialProduct", "SN-0001", "PUMP-A", workspace="DEFAULT")[0] == 204
 
 
-def test_get_describes_a_link(sim):
+# Tulip's API reference, GET /tableLinks/{tableLinkId} ("link info fetched"): every field it
+# lists, written out here rather than taken from the simulator, so that a field the simulator
+# adds by mistake (one a client could come to depend on) fails this test.
+DOCUMENTED_FIELDS = {
+    "id",
+    "createdAt",
+    "createdBy",
+    "updatedAt",
+    "updatedBy",
+    "deletedAt",
+    "deletedBy",
+    "leftTableId",
+    "leftTableColumnId",
+    "rightTableId",
+    "rightTableColumnId",
+}
+
+
+def test_get_answers_exactly_tulips_documented_fields(sim):
+    for link_id in SEED["tableLinks"]:
+        status, _, body = sim.handle("GET", f"/api/v3/tableLinks/{link_id}", READER, b"")
+        assert status == 200 and set(body) == DOCUMENTED_FIELDS, link_id
     status, _, body = sim.handle("GET", "/api/v3/tableLinks/SerialTestReport", READER, b"")
-    assert status == 200
-    assert body["id"] == "SerialTestReport" and body["type"] == "one-to-one"
+    assert body["id"] == "SerialTestReport" and body["deletedAt"] is None
     assert body["leftTableId"] == "SerialNumbers" and body["rightTableId"] == "TestReports"
-    assert body["links"] == [["SN-0004", "TR-9001"]]
+    assert body["leftTableColumnId"] == "SerialTestReport_link_left_column"
     workspace = sim.handle("GET", "/api/v3/w/DEFAULT/tableLinks/SerialTestReport", READER, b"")
     assert workspace[0] == 200
+
+
+def test_the_simulators_own_state_keeps_the_type_and_the_links(sim):
+    state = sim.state()["tableLinks"]["SerialTestReport"]
+    assert state["relationshipType"] == "one-to-one"
+    assert state["links"] == [["SN-0004", "TR-9001"]]
+
+
+def test_the_seed_uses_tulips_relationship_names():
+    kinds = {link["relationshipType"] for link in SEED["tableLinks"].values()}
+    assert kinds == {"one-to-one", "one-to-many", "many-to-one", "many-to-many"}
+    with pytest.raises(ValueError, match="relationshipType"):
+        Simulator({**SEED, "tableLinks": {"X": {**SEED["tableLinks"]["SerialProduct"],
+                                                "relationshipType": "1:n"}}})  # fmt: skip
+
+
+def test_a_deleted_table_link_is_described_deleted_and_refuses_links(sim):
+    status, _, body = sim.handle("GET", "/api/v3/tableLinks/RetiredStationOperators", READER, b"")
+    assert status == 200
+    assert (body["deletedAt"], body["deletedBy"]) == (
+        "2026-10-05T14:00:00.000Z",
+        "user_quality_admin",
+    )
+    error = refused(put, sim, "RetiredStationOperators", "ST-TEST-1", "OP-BOB")
+    assert (error.status, error.code) == (422, "TABLE_LINK_DELETED")
 
 
 def test_get_refuses_an_unknown_link_and_bad_credentials(sim):

@@ -2,14 +2,19 @@
 
     .venv/bin/python -m devtools.bench [--rounds 3] [--seconds 5] [--json bench.json]
 
-Every variant is served as deployed (functions-framework with gunicorn) against the same fast
-stub Tulip (`devtools.bench.stub`) and the same local Secret Manager, one at a time, in rounds
-whose order rotates; each figure is the median over the rounds. Per variant: requests per second
+Every variant is served as deployed (functions-framework with gunicorn) against the same stub
+Tulip (`devtools.bench.stub`: fast, or taking 2 s to answer), the same local Secret Manager and,
+in queue mode, the same local Pub/Sub (`devtools.pubsub_emulator`, whose requests topic has no
+subscription here: the bench measures the intake, which never calls Tulip), one at a time, in
+rounds whose order rotates; each figure is the median over the rounds. Per variant: requests per second
 and p50/p99 latency at 1 and at 16 connections (`wrk` when installed, else a small Python
 client: the table says which), the cold start (process launch to the first 200, which for
 tulip-link includes reading its secrets), upstream TCP connections and Secret Manager reads per
 1,000 requests, and the RSS of the serving processes (gunicorn's master and worker). `bare`
-(the framework and the same libraries, answering at once) is the cold-start baseline.
+(the framework and the same libraries, answering at once) is the cold-start baseline. The
+variants: `minimal`, `naive`, `tulip-link` (direct mode, as before queue mode), `tulip-link
+(queue)` (as `infra/` deploys the webhook function), and both tulip-link modes again against the
+slow Tulip.
 
 Not part of the tests: the numbers depend on the machine. The targets are in docs/performance.md.
 """
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import free_port, without_settings
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from devtools.sign import signed_headers
@@ -46,8 +52,12 @@ TOKEN_SECRET = "projects/bench/secrets/tulip-token"
 WEBHOOK_SECRET = "projects/bench/secrets/webhook-secret"
 WEBHOOK_KEY = "whsec_YmVuY2ggb25seTogbm90IGEgcmVhbCBzZWNyZXQ="
 API_KEY, API_SECRET = "apikey.2_BENCH", "bench-secret"
+TOPIC = "projects/bench/topics/tulip-link-requests"
 BODY = json.dumps({"tableLinkId": "Bench_1", "leftRecord": "WO-1", "rightRecord": "SN-1"}).encode()
 READY_SECONDS = 60
+
+
+SLOW_TULIP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class Variant:
     env: Mapping[str, str]
     signed: bool = False  # tulip-link authenticates its callers, as deployed
     loaded: bool = True  # False: cold start only
+    accepted: int = 200  # the status of a request done (queue mode: 202)
+    slow: bool = False  # against the slow Tulip: its upstream figures are not compared
 
 
 @dataclass
@@ -99,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     wrk = shutil.which("wrk")
     generator = _wrk_version(wrk) if wrk else "Python client (wrk is not installed)"
     print(f"Load generator: {generator}", flush=True)
-    with _secret_manager() as emulator, _stub() as stub:
-        variants = _variants(emulator.host, stub.url)
+    with (
+        _secret_manager() as emulator,
+        _stub() as stub,
+        _stub(SLOW_TULIP_SECONDS) as slow,
+        _pubsub() as pubsub,
+    ):
+        variants = _variants(emulator.host, stub.url, slow.url, pubsub.host)
         results: dict[str, list[Measured]] = {v.name: [] for v in variants}
         for round_number in range(args.rounds):
             order = (
@@ -117,8 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _variants(secret_manager: str, tulip: str) -> list[Variant]:
+def _variants(secret_manager: str, tulip: str, slow_tulip: str, pubsub: str) -> list[Variant]:
     common = {"TULIP_BASE_URL": tulip, "SECRET_MANAGER_EMULATOR_HOST": secret_manager}
+    # As infra/ deploys the webhook function (defaults for everything else).
+    webhook = {
+        **common,
+        "TULIP_CREDENTIALS_SECRET": TOKEN_SECRET,
+        "WEBHOOK_AUTH": "standard-webhooks",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GOOGLE_CLOUD_PROJECT": "bench",
+        "LOG_EXECUTION_ID": "true",
+    }
+    queue = {"WEBHOOK_DELIVERY": "queue", "WEBHOOK_QUEUE_TOPIC": TOPIC}
+    queue |= {"PUBSUB_EMULATOR_HOST": pubsub}
+    slow = {"TULIP_BASE_URL": slow_tulip}
+    link = ("main.py", "link_records")
     return [
         Variant(
             "minimal",
@@ -127,20 +157,22 @@ def _variants(secret_manager: str, tulip: str) -> list[Variant]:
             {**common, "TULIP_API_KEY": API_KEY, "TULIP_API_SECRET": API_SECRET},
         ),
         Variant("naive", FUNCTIONS, "naive", {**common, "TULIP_CREDENTIALS_SECRET": TOKEN_SECRET}),
+        Variant("tulip-link", *link, webhook | {"WEBHOOK_DELIVERY": "direct"}, signed=True),
+        Variant("tulip-link (queue)", *link, webhook | queue, signed=True, accepted=202),
         Variant(
-            "tulip-link",
-            "main.py",
-            "link_records",
-            {
-                **common,
-                # As infra/ deploys the webhook function (defaults for everything else).
-                "TULIP_CREDENTIALS_SECRET": TOKEN_SECRET,
-                "WEBHOOK_AUTH": "standard-webhooks",
-                "WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "GOOGLE_CLOUD_PROJECT": "bench",
-                "LOG_EXECUTION_ID": "true",
-            },
+            f"tulip-link, Tulip {SLOW_TULIP_SECONDS:g} s",
+            *link,
+            webhook | slow | {"WEBHOOK_DELIVERY": "direct"},
             signed=True,
+            slow=True,
+        ),
+        Variant(
+            f"tulip-link (queue), Tulip {SLOW_TULIP_SECONDS:g} s",
+            *link,
+            webhook | queue | slow,
+            signed=True,
+            accepted=202,
+            slow=True,
         ),
         Variant("bare", FUNCTIONS, "bare", common, loaded=False),
     ]
@@ -158,15 +190,18 @@ def _measure(
     with _serving(variant, port) as (process, cold_start):
         measured = Measured(cold_start, 0.0)
         if variant.loaded:
+            # Against the slow Tulip, long enough for several answers on one connection.
+            duration = max(seconds, 5 * round(SLOW_TULIP_SECONDS)) if variant.slow else seconds
             for connections in (1, 16):
                 headers = _headers(variant)
-                _load(wrk, port, headers, 1, 1)  # warm up, not counted
-                load = _load(wrk, port, headers, connections, seconds)
+                if not variant.slow:
+                    _load(wrk, port, headers, 1, 1, variant.accepted)  # warm up, not counted
+                load = _load(wrk, port, headers, connections, duration, variant.accepted)
                 if load.errors:  # the figures would measure failures, not links
                     raise SystemExit(f"{variant.name} answered {load.errors} requests non-2xx")
                 measured.loads[connections] = load
         measured.rss_mb = _rss_mb(process.pid)
-    if variant.loaded:
+    if variant.loaded and not variant.slow:  # the slow stub is not the one counted
         served = sum(load.requests for load in measured.loads.values())
         stub_after = stub.stats()
         # Everything the process did, its warm-ups and cold start included, per 1,000 measured.
@@ -226,7 +261,7 @@ def _first_success(
         except OSError:
             time.sleep(0.002)
             continue
-        if status == 200:
+        if status == variant.accepted:
             return time.monotonic() - started
         raise SystemExit(f"{variant.name} answered {status} to its first request")
     raise SystemExit(f"{variant.name} did not serve within {READY_SECONDS} s")
@@ -251,11 +286,16 @@ def _headers(variant: Variant) -> dict[str, str]:
 
 
 def _load(
-    wrk: str | None, port: int, headers: Mapping[str, str], connections: int, seconds: int
+    wrk: str | None,
+    port: int,
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: int,
+    accepted: int,
 ) -> Load:
-    if wrk is not None:
+    if wrk is not None:  # wrk counts what is not 2xx; a 200 for a 202 would be a failure anyway
         return _load_wrk(wrk, port, headers, connections, seconds)
-    return _load_python(port, headers, connections, seconds)
+    return _load_python(port, headers, connections, seconds, accepted)
 
 
 def _load_wrk(
@@ -272,6 +312,8 @@ def _load_wrk(
                 f"-t{min(connections, 2)}",
                 f"-c{connections}",
                 f"-d{seconds}s",
+                "--timeout",
+                "30s",  # wrk's own 2 s would drop every answer of the slow Tulip
                 "--latency",
                 "-s",
                 str(script),
@@ -310,7 +352,9 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def _load_python(port: int, headers: Mapping[str, str], connections: int, seconds: float) -> Load:
+def _load_python(
+    port: int, headers: Mapping[str, str], connections: int, seconds: float, accepted: int
+) -> Load:
     """A closed loop per connection (keep-alive), as wrk does, for when wrk is not installed."""
     latencies: list[float] = []
     errors = [0]
@@ -326,7 +370,7 @@ def _load_python(port: int, headers: Mapping[str, str], connections: int, second
             answer = connection.getresponse()
             answer.read()
             mine.append(time.perf_counter() - began)
-            if answer.status != 200:
+            if answer.status != accepted:
                 with lock:
                     errors[0] += 1
         connection.close()
@@ -379,10 +423,10 @@ class _Stub:
 
 
 @contextlib.contextmanager
-def _stub() -> Iterator[_Stub]:
+def _stub(delay: float = 0.0) -> Iterator[_Stub]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.bench.stub", str(port)],
+        [sys.executable, "-m", "devtools.bench.stub", str(port), str(delay)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
     )
@@ -394,6 +438,16 @@ def _stub() -> Iterator[_Stub]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def _pubsub() -> Iterator[PubsubEmulator]:
+    emulator = PubsubEmulator()
+    emulator.add_topic(TOPIC)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 @contextlib.contextmanager
@@ -423,8 +477,9 @@ def _report(
     """Medians per variant, and each as a ratio to `minimal` (cold start: to `bare`)."""
     rows: dict[str, dict[str, float | None]] = {}
     for name, rounds in results.items():
+        slow = "Tulip " in name  # its first answer waits for the slow Tulip: no cold start
         row: dict[str, float | None] = {
-            "cold_start_s": _median([m.cold_start_s for m in rounds]),
+            "cold_start_s": None if slow else _median([m.cold_start_s for m in rounds]),
             "rss_mb": _median([m.rss_mb for m in rounds]),
             "upstream_connections_per_1000": _median([m.upstream_per_1000 for m in rounds]),
             "secret_reads_per_1000": _median([m.secret_reads_per_1000 for m in rounds]),
@@ -473,12 +528,16 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"  # a slow Tulip's few answers
+
+
 def _table(report: Mapping[str, Any]) -> str:
     """docs/performance.md's table: one row per variant, ratios to `minimal` (cold start: to `bare`)."""
     columns: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("req/s, 1 conn", "rps_1", lambda v: f"{v:,.0f}"),
+        ("req/s, 1 conn", "rps_1", _rate),
         ("p50 / p99 ms, 1", "p50_ms_1", lambda v: f"{v:.1f}"),
-        ("req/s, 16 conns", "rps_16", lambda v: f"{v:,.0f}"),
+        ("req/s, 16 conns", "rps_16", _rate),
         ("p50 / p99 ms, 16", "p50_ms_16", lambda v: f"{v:.1f}"),
         ("cold start s", "cold_start_s", lambda v: f"{v:.2f}"),
         ("upstream conns / 1k", "upstream_connections_per_1000", lambda v: f"{v:.1f}"),

@@ -1,8 +1,9 @@
 """A fast stand-in for Tulip, for `make bench`: asyncio, HTTP/1.1 keep-alive, counting.
 
-    python -m devtools.bench.stub PORT
+    python -m devtools.bench.stub PORT [DELAY_SECONDS]
 
-Any `PUT` is answered 204 and any `GET` 200 with a table link's description; `GET /_stats`
+Any `PUT` is answered 204 (after DELAY_SECONDS, default 0: a slow Tulip) and any `GET` 200 with
+a table link's description; `GET /_stats`
 answers the counts so far (`connections` accepted, `requests` answered), not counting itself.
 It parses only what a client of Tulip sends (a request line, headers, a Content-Length body).
 """
@@ -15,6 +16,9 @@ import sys
 
 _STATS = {"connections": 0, "requests": 0}
 _DESCRIBED = json.dumps({"id": "L", "leftTableId": "A", "rightTableId": "B"}).encode()
+
+
+_DELAY = [0.0]
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -43,6 +47,8 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                         b"Content-Length: %d\r\n\r\n%s" % (len(_DESCRIBED), _DESCRIBED)
                     )
                 else:
+                    if _DELAY[0]:
+                        await asyncio.sleep(_DELAY[0])
                     writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -59,4 +65,6 @@ async def _main(port: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        _DELAY[0] = float(sys.argv[2])
     asyncio.run(_main(int(sys.argv[1])))

@@ -9,13 +9,16 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SCHEMAS := .cache/provider-schemas
 SCHEMA_STAMP := $(SCHEMAS)/.downloaded
 
-.PHONY: run demo test quick fuzz soak bench lint check-infra requirements clean
+.PHONY: venv run demo test quick fuzz soak bench lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
+
+## venv: only set up .venv (the tools in devtools/, for the deploy guide's commands)
+venv: $(STAMP)
 
 # The providers' schemas (CDK for Terraform wheels, about 100 MB), downloaded, never installed.
 $(SCHEMA_STAMP): requirements-schema.txt

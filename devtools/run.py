@@ -509,7 +509,15 @@ def explain(
     for what, address, note in rows:
         print(f"  {what:<17} {address:<24} {note}")
     if queue is not None:
-        print(f"Dead letters wait in {queue.dead_letter_subscription}.")
+        tool = (
+            f"PUBSUB_EMULATOR_HOST={LOOPBACK}:{ports.pubsub} .venv/bin/python -m "
+            f"devtools.dead_letters"
+        )
+        print(
+            f"Dead letters wait in {queue.dead_letter_subscription}; list and replay them with\n"
+            f"  {tool} list {queue.dead_letter_subscription}\n"
+            f"  {tool} replay {queue.dead_letter_subscription} --to {queue.requests_topic}"
+        )
     if made_secret:
         print(
             f"Callers must sign with the Standard Webhooks secret made for this run:\n\n"

@@ -79,6 +79,16 @@ resource "google_cloudfunctions2_function" "link" {
       condition     = var.tulip_deadline_seconds < var.function_timeout_seconds
       error_message = "tulip_deadline_seconds must be below function_timeout_seconds, so the function answers before the platform cuts it off."
     }
+    # Cloud Run: below 1 vCPU an instance serves one request at a time.
+    precondition {
+      condition     = tonumber(var.cpu) >= 1 || var.max_instance_request_concurrency == 1
+      error_message = "cpu below 1 allows only max_instance_request_concurrency = 1 (Cloud Run needs a whole vCPU to serve requests concurrently): raise cpu to 1, or set max_instance_request_concurrency = 1."
+    }
+    # Event-driven functions (the Eventarc trigger) time out after at most 540 s.
+    precondition {
+      condition     = !(each.value.eventarc && var.function_timeout_seconds > 540)
+      error_message = "With use_eventarc_trigger, function_timeout_seconds may be at most 540 (the limit of event-driven functions)."
+    }
   }
 
   # After the build account's grants (and the runtime's secret access) are live: iam.tf.

@@ -26,6 +26,22 @@ resource "google_service_account" "invoker" {
   depends_on   = [google_project_service.enabled]
 }
 
+# Deploying a function, a push subscription or a trigger that runs as an account needs actAs on
+# it. `deployer` gets that here, on this deployment's own accounts and no others (project-wide
+# Service Account User would let its holder act as every account of the project, the invoker
+# of any private service included).
+resource "google_service_account_iam_member" "deployer_acts_as" {
+  for_each = var.deployer == "" ? {} : {
+    webhook = google_service_account.runtime["webhook"].name
+    events  = google_service_account.runtime["events"].name
+    build   = google_service_account.build.name
+    invoker = google_service_account.invoker.name
+  }
+  service_account_id = each.value
+  role               = "roles/iam.serviceAccountUser"
+  member             = var.deployer
+}
+
 # Build: the only project-level grants in this configuration. Log writing has no narrower
 # scope. The build fetches the source from the bucket Cloud Functions stages it in
 # (gcf-v2-sources-<project number>-<region>), which only exists after the first deploy, so the
@@ -89,6 +105,7 @@ resource "time_sleep" "build_grants_live" {
     google_project_iam_member.eventarc_agent,
     google_secret_manager_secret_iam_member.runtime_reads,
     google_pubsub_topic_iam_member.webhook_publishes,
+    google_service_account_iam_member.deployer_acts_as,
   ]
 }
 
@@ -100,6 +117,15 @@ resource "google_cloud_run_service_iam_member" "webhook_public" {
   service  = google_cloudfunctions2_function.link["webhook"].name
   role     = "roles/run.invoker"
   member   = "allUsers"
+}
+
+# A private webhook (webhook_public = false): only the principals named may call it.
+resource "google_cloud_run_service_iam_member" "webhook_invokers" {
+  for_each = toset(var.webhook_public ? [] : var.webhook_invokers)
+  location = var.region
+  service  = google_cloudfunctions2_function.link["webhook"].name
+  role     = "roles/run.invoker"
+  member   = each.value
 }
 
 resource "google_cloud_run_service_iam_member" "events_invoker" {
@@ -115,7 +141,19 @@ resource "google_cloud_run_service_iam_member" "events_invoker" {
 resource "time_sleep" "invoker_grant_live" {
   create_duration = "${var.iam_propagation_seconds}s"
 
-  depends_on = [google_cloud_run_service_iam_member.events_invoker]
+  depends_on = [
+    google_cloud_run_service_iam_member.events_invoker,
+    google_service_account_iam_member.pubsub_agent_signs_pushes,
+  ]
+}
+
+# Pub/Sub makes the push's OIDC token as the invoker. Its service agent does that with a role of
+# its own since 8 April 2021; an agent made before then needs this grant, on this account only,
+# or every push fails (and ends dead-lettered).
+resource "google_service_account_iam_member" "pubsub_agent_signs_pushes" {
+  service_account_id = google_service_account.invoker.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_project_service_identity.pubsub.member
 }
 
 # Queue mode: the webhook's account publishes to the requests topic, and to nothing else.

@@ -107,3 +107,38 @@ resource "google_monitoring_alert_policy" "link_failures" {
 
   depends_on = [time_sleep.metric_available]
 }
+
+# The Eventarc variant cannot dead-letter through Terraform (its subscription is Google's), so a
+# message that can never succeed is logged once, whole, and acked: this alert is its dead letter.
+resource "google_monitoring_alert_policy" "eventarc_dropped" {
+  count                 = var.use_eventarc_trigger ? 1 : 0
+  display_name          = "${var.name_prefix}: messages dropped by the Eventarc trigger"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+  user_labels           = var.labels
+
+  conditions {
+    display_name = "link.rejected and acked by the events function"
+    condition_matched_log {
+      filter = <<-EOT
+        resource.type="cloud_run_revision"
+        resource.labels.service_name="${var.name_prefix}-events"
+        jsonPayload.event="link.rejected"
+        jsonPayload.acked=true
+      EOT
+    }
+  }
+
+  alert_strategy {
+    notification_rate_limit {
+      period = "300s"
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "The Eventarc trigger delivered a message that can never succeed (undecodable, invalid, or refused by Tulip with 400/409/422); it was acked, and its log line (`jsonPayload.acked=true`) holds it whole in `messageData` and `messageAttributes`. Fix the cause, then publish that data again to the requests topic."
+  }
+
+  depends_on = [google_project_service.enabled]
+}

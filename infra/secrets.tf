@@ -8,13 +8,40 @@ locals {
   }
 }
 
+locals {
+  # Where the secrets' replicas live: the deployment's region unless told otherwise; [] for
+  # automatic replication (the global location).
+  secret_locations = var.secret_locations == null ? [var.region] : var.secret_locations
+}
+
 resource "google_secret_manager_secret" "this" {
   for_each  = local.secrets
   secret_id = each.value
   labels    = var.labels
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [true] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [true]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    # Replication cannot change in place: a change would replace the secret and lose every
+    # version (the values). A secret keeps the replication it was created with; deployments
+    # made with automatic replication keep it.
+    ignore_changes = [replication]
   }
 
   depends_on = [google_project_service.enabled]

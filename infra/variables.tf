@@ -31,6 +31,17 @@ variable "name_prefix" {
   }
 }
 
+variable "deployer" {
+  type        = string
+  description = "Who runs terraform apply, as an IAM member (user:you@acme.com, serviceAccount:ci@PROJECT.iam.gserviceaccount.com): granted Service Account User on this deployment's own accounts only, which deploying them needs. Empty: the deployer already has it (a project Owner)."
+  default     = ""
+
+  validation {
+    condition     = var.deployer == "" || can(regex("^(user|serviceAccount|group|principal):.+$", var.deployer))
+    error_message = "deployer must be empty or an IAM member such as user:you@acme.com or serviceAccount:ci@PROJECT.iam.gserviceaccount.com."
+  }
+}
+
 variable "labels" {
   type        = map(string)
   description = "Labels added to every resource that takes labels."
@@ -115,6 +126,28 @@ variable "webhook_public" {
   type        = bool
   description = "Let anyone on the internet invoke the webhook function (allUsers); it must then verify signatures."
   default     = true
+}
+
+variable "webhook_invokers" {
+  type        = list(string)
+  description = "With webhook_public = false: the principals that may call the webhook (roles/run.invoker on it), e.g. serviceAccount:mes@acme-mes.iam.gserviceaccount.com. Ignored while the webhook is public."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.webhook_invokers : can(regex("^(serviceAccount|user|group|domain|principal|principalSet):.+$", m))])
+    error_message = "Each webhook invoker must be an IAM member such as serviceAccount:NAME@PROJECT.iam.gserviceaccount.com, user:EMAIL or group:EMAIL."
+  }
+}
+
+variable "secret_locations" {
+  type        = list(string)
+  description = "Regions Secret Manager keeps the secrets' replicas in (user-managed replication). Null: the deployment's region. An empty list: automatic replication, which needs the global location that the gcp.resourceLocations organization policy often forbids. Read when a secret is created; an existing secret keeps its replication."
+  default     = null
+
+  validation {
+    condition     = var.secret_locations == null || alltrue([for r in coalesce(var.secret_locations, []) : can(regex("^[a-z]+-[a-z]+[0-9]+$", r))])
+    error_message = "secret_locations must be null, an empty list, or regions such as europe-west1."
+  }
 }
 
 variable "webhook_auth" {
@@ -251,12 +284,13 @@ variable "memory" {
 
 variable "cpu" {
   type        = string
-  description = "vCPUs of each instance; at least 1 for more than one request at a time."
+  description = "vCPUs of each instance: 1 (the default) or a whole number above it. Below 1 (0.08 to 0.999) Cloud Run serves one request at a time, so max_instance_request_concurrency must then be 1."
   default     = "1"
 
   validation {
-    condition     = can(regex("^[0-9]+(\\.[0-9]+)?$", var.cpu))
-    error_message = "cpu must be a number of vCPUs such as 1 or 0.5."
+    # Cloud Run: from 0.08 to 1 in steps of 0.001, whole numbers above 1, at most 8.
+    condition     = can(regex("^([1-8]|0\\.[0-9]{1,3}|1\\.0+)$", var.cpu)) && tonumber(var.cpu) >= 0.08
+    error_message = "cpu must be a whole number of vCPUs from 1 to 8, or a fraction from 0.08 to 0.999 (then with max_instance_request_concurrency = 1)."
   }
 }
 

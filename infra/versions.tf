@@ -1,16 +1,17 @@
 terraform {
   required_version = ">= 1.5"
 
-  # Each pin is the version whose schema `make check-infra` checks infra/ against
-  # (requirements-schema.txt): what deploys is what was checked. Change both together.
+  # Each pin is exactly the version whose schema `make check-infra` checks infra/ against
+  # (requirements-schema.txt): what deploys is what was checked. To move one, change it here and
+  # its CDK package and hashes there together, then run `make check-infra` (infra/README.md).
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 6.50.0"
+      version = "6.50.0"
     }
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = "~> 6.50.0"
+      version = "6.50.0"
     }
     time = {
       source  = "hashicorp/time"

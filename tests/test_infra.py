@@ -8,6 +8,7 @@ that keeps a message from being lost.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -264,12 +265,15 @@ def test_secrets_exist_without_values_and_are_wired_to_the_functions():
     secret = RESOURCES["google_secret_manager_secret"]["this"]
     assert secret["for_each"] == "${local.secrets}"
     assert set(TF["locals"]["secrets"]) == {"tulip_token", "webhook_secret"}
-    assert "auto" in one(secret["replication"])
     assert "google_secret_manager_secret_version" not in RESOURCES
     assert "secret_data" not in TEXT
     env = TF["locals"]
     assert 'google_secret_manager_secret.this["tulip_token"].id' in env["common_env"]
     assert 'google_secret_manager_secret.this["webhook_secret"].id' in env["webhook_env"]
+    # Replicated where the deployment is (gcp.resourceLocations allows it), and never replaced
+    # because of its replication (which would lose its versions).
+    assert one(secret["lifecycle"])["ignore_changes"] == ["replication"]
+    assert "[var.region]" in TF["locals"]["secret_locations"]
     assert FUNCTION["depends_on"] == ["${time_sleep.build_grants_live}"]
     waited = RESOURCES["time_sleep"]["build_grants_live"]["depends_on"]
     assert "${google_secret_manager_secret_iam_member.runtime_reads}" in waited
@@ -386,8 +390,8 @@ def test_versions_are_pinned():
     terraform = TF["terraform"]
     assert terraform["required_version"] == ">= 1.5"
     providers = one(terraform["required_providers"])
-    # The series make check-infra checks against (requirements-schema.txt), patches only.
-    assert providers["google"]["version"] == providers["google-beta"]["version"] == "~> 6.50.0"
+    # Exactly the versions make check-infra checks against (requirements-schema.txt).
+    assert providers["google"]["version"] == providers["google-beta"]["version"] == "6.50.0"
     for exact in ("archive", "time"):
         assert re.fullmatch(r"\d+\.\d+\.\d+", providers[exact]["version"])
     schema_pins = (ROOT / "requirements-schema.txt").read_text()
@@ -472,7 +476,8 @@ def test_the_alert_waits_after_its_metric_and_the_metric_waits_for_nothing():
 
 def test_the_push_subscription_waits_after_the_invoker_grant():
     assert sleep("invoker_grant_live")["depends_on"] == [
-        "${google_cloud_run_service_iam_member.events_invoker}"
+        "${google_cloud_run_service_iam_member.events_invoker}",
+        "${google_service_account_iam_member.pubsub_agent_signs_pushes}",
     ]
     push = RESOURCES["google_pubsub_subscription"]["push"]
     assert "${time_sleep.invoker_grant_live}" in push["depends_on"]
@@ -487,8 +492,9 @@ def test_grants_to_service_agents_use_the_agents_created_here():
     agents = [
         body["member"] for _, _, body in iam_members() if "service_identity" in body["member"]
     ]
-    assert len(agents) == 3  # dead letters: publish and ack; Eventarc: its agent role
-    assert "gserviceaccount.com" not in TEXT  # no agent e-mail is computed by hand
+    # Dead letters: publish and ack; pushes: sign the invoker's tokens; Eventarc: its agent role.
+    assert len(agents) == 4
+    assert "@gcp-sa-" not in TEXT  # no agent e-mail is computed by hand
     assert "google_project" not in TF["data"]  # nothing read at plan time, before APIs are on
 
 
@@ -513,7 +519,7 @@ def test_every_variable_is_in_the_guide_or_the_example():
 def test_commands_read_names_from_outputs_that_exist():
     commands = "\n".join(SHELL_BLOCKS)
     assert "tulip-link-" not in commands  # works with any name_prefix
-    used = set(re.findall(r"terraform output -raw (\w+)", commands))
+    used = set(re.findall(r"terraform (?:-chdir=infra )?output -raw (\w+)", commands))
     assert used and used <= set(TF["output"]), used - set(TF["output"])
 
 
@@ -529,3 +535,102 @@ def test_both_logins_and_the_working_directory_are_there():
     assert "gcloud auth login" in setup and "gcloud auth application-default login" in setup
     assert "cd infra" in setup
     assert any("cd .." in block and ".venv/bin/python" in block for block in SHELL_BLOCKS)
+
+
+# What a deploy would refuse, refused first by Terraform with a clear message (issue 22).
+
+
+def preconditions() -> list[dict[str, str]]:
+    return one(FUNCTION["lifecycle"])["precondition"]
+
+
+def test_a_fractional_cpu_needs_a_concurrency_of_one():
+    [rule] = [p for p in preconditions() if "tonumber(var.cpu)" in p["condition"]]
+    assert rule["condition"] == (
+        "${tonumber(var.cpu) >= 1 || var.max_instance_request_concurrency == 1}"
+    )
+    assert "max_instance_request_concurrency = 1" in rule["error_message"]
+    validation = one(TF["variable"]["cpu"]["validation"])["condition"]
+    assert "0.08" in validation and "0.5" not in TF["variable"]["cpu"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "valid"),
+    [("1", True), ("2", True), ("8", True), ("0.5", True), ("0.08", True), ("0.999", True),
+     ("1.5", False), ("9", False), ("0.05", False), ("0", False), ("one", False)],
+)  # fmt: skip
+def test_the_cpu_variable_takes_what_cloud_run_takes(cpu, valid):
+    condition = one(TF["variable"]["cpu"]["validation"])["condition"]
+    pattern = re.search(r'regex\("(.+?)", var\.cpu\)', condition)
+    assert pattern is not None
+    regex = pattern[1].replace("\\\\", "\\")
+    matches = re.fullmatch(regex, cpu) is not None and float(cpu) >= 0.08
+    assert matches == valid
+
+
+def test_the_eventarc_variant_keeps_the_timeout_event_driven_functions_allow():
+    [rule] = [p for p in preconditions() if "540" in p["condition"]]
+    assert rule["condition"] == "${!(each.value.eventarc && var.function_timeout_seconds > 540)}"
+    assert "540" in rule["error_message"]
+
+
+def test_the_pubsub_agent_may_sign_the_invokers_tokens_and_nothing_else():
+    grant = RESOURCES["google_service_account_iam_member"]["pubsub_agent_signs_pushes"]
+    assert grant["service_account_id"] == "${google_service_account.invoker.name}"
+    assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert grant["member"] == "${google_project_service_identity.pubsub.member}"
+    others = set(RESOURCES["google_service_account_iam_member"]) - {"pubsub_agent_signs_pushes"}
+    assert others == {"deployer_acts_as"}
+
+
+def test_the_deployer_acts_as_this_deployments_accounts_only():
+    grant = RESOURCES["google_service_account_iam_member"]["deployer_acts_as"]
+    assert grant["role"] == "roles/iam.serviceAccountUser"
+    assert grant["member"] == "${var.deployer}"
+    accounts = re.findall(
+        r"google_service_account\.(\w+)(?:\[\W*(\w+)\W*\])?\.name", grant["for_each"]
+    )
+    assert sorted(accounts) == [
+        ("build", ""),
+        ("invoker", ""),
+        ("runtime", "events"),
+        ("runtime", "webhook"),
+    ]
+    # Never on the project: only on the accounts this configuration creates.
+    assert not any(b["role"] == "roles/iam.serviceAccountUser" for k, _, b in iam_members()
+                   if k.startswith("google_project_iam"))  # fmt: skip
+    waited = RESOURCES["time_sleep"]["build_grants_live"]["depends_on"]
+    assert "${google_service_account_iam_member.deployer_acts_as}" in waited
+
+
+def test_a_private_webhook_admits_only_the_invokers_named():
+    grant = RESOURCES["google_cloud_run_service_iam_member"]["webhook_invokers"]
+    assert grant["for_each"] == "${toset(var.webhook_public ? [] : var.webhook_invokers)}"
+    assert grant["service"] == '${google_cloudfunctions2_function.link["webhook"].name}'
+    assert grant["role"] == "roles/run.invoker" and grant["member"] == "${each.value}"
+    assert TF["variable"]["webhook_invokers"]["default"] == []
+
+
+def test_messages_eventarc_drops_have_an_alert():
+    alert = RESOURCES["google_monitoring_alert_policy"]["eventarc_dropped"]
+    assert alert["count"] == "${var.use_eventarc_trigger ? 1 : 0}"
+    log_filter = one(one(alert["conditions"])["condition_matched_log"])["filter"]
+    assert 'jsonPayload.event="link.rejected"' in log_filter
+    assert "jsonPayload.acked=true" in log_filter
+    assert "${var.name_prefix}-events" in log_filter
+    assert one(one(alert["alert_strategy"])["notification_rate_limit"])["period"] == "300s"
+
+
+def test_the_example_says_which_values_are_defaults_and_those_are():
+    example = (INFRA / "terraform.tfvars.example").read_text()
+    lines = re.findall(r"^# ([a-z_]+)\s+=\s+(.+?)\s+# (DEFAULT|EXAMPLE)", example, re.MULTILINE)
+    set_above = set(re.findall(r"^([a-z_]+)\s+=", example, re.MULTILINE))
+    optional = {k for k, v in TF["variable"].items() if "default" in v} - set_above
+    assert {name for name, _, _ in lines} == optional  # every optional variable, marked
+    for name, value, mark in lines:
+        default = TF["variable"][name]["default"]
+        literal = json.loads(value) if mark == "DEFAULT" else None
+        if mark == "DEFAULT":
+            assert literal == default or str(literal) == str(default), name
+        else:
+            assert literal != default, f"{name} is marked EXAMPLE but shows the default"

@@ -329,7 +329,8 @@ def list_command(
         if chosen:
             out.write("\n".join(table(chosen, now)) + "\n")
             oldest = max(letter.age(now) for letter in chosen)
-            out.write(f"\n{len(chosen)} messages; the oldest waited {show_age(oldest)}.\n")
+            count = f"{len(chosen)} message{'s' if len(chosen) != 1 else ''}"
+            out.write(f"\n{count}; the oldest waited {show_age(oldest)}.\n")
         else:
             out.write(f"No messages in {subscription}.\n")
         return 0

@@ -33,6 +33,11 @@ output "dead_letter_subscription" {
   value       = google_pubsub_subscription.dead_letter.id
 }
 
+output "dashboard_url" {
+  description = "The Cloud Monitoring dashboard: links by outcome and errorCode, Tulip latency, the queue, the dead letters, instances and latency of each function."
+  value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.overview.id), 3)}?project=${var.project_id}"
+}
+
 output "service_accounts" {
   description = "The service accounts: each function's runtime account, the build's and the push invoker's."
   value = {

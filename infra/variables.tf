@@ -318,6 +318,28 @@ variable "max_instance_request_concurrency" {
 
 # --- Watching it ---------------------------------------------------------------------------------
 
+variable "stuck_message_seconds" {
+  type        = number
+  description = "The messages stuck alert fires when the push subscription's oldest unacknowledged message is older than this. A message is retried for about 10 minutes before it is dead-lettered (5 deliveries, 10 s to 600 s apart), and holds its pair's later messages behind it meanwhile."
+  default     = 1800
+
+  validation {
+    condition     = var.stuck_message_seconds >= 60 && var.stuck_message_seconds <= 604800
+    error_message = "stuck_message_seconds must be between 60 and 604800 (the subscription keeps messages 7 days)."
+  }
+}
+
+variable "runbook_url" {
+  type        = string
+  description = "Where your copy of docs/runbook.md is published (https://.../runbook.md): each alert links to its section there. Empty: the alerts name the file."
+  default     = ""
+
+  validation {
+    condition     = var.runbook_url == "" || can(regex("^https://[^#]+$", var.runbook_url))
+    error_message = "runbook_url must be empty or an https URL without a #fragment (each alert adds its section's)."
+  }
+}
+
 variable "notification_channels" {
   type        = list(string)
   description = "Monitoring notification channel ids (projects/P/notificationChannels/N) for the alerts; may be empty."

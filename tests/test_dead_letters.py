@@ -97,7 +97,7 @@ def test_a_real_dead_letter_is_listed_whole_and_listing_changes_nothing(pubsub):
     assert "WorkOrderSerials" in shown and "WO-1001 → SN-0004" in shown and "req-1" in shown
     assert 'jsonPayload.intakeRequestId="req-1"' in shown
     assert 'jsonPayload.rightRecord="SN-0004"' in shown
-    assert "1 messages; the oldest waited" in shown
+    assert "1 message; the oldest waited" in shown
     status, listed = run("list", DEAD, "--json")
     [message] = json.loads(listed)["messages"]
     assert message["deliveryAttempts"] == 5 and message["replayCount"] == 0

@@ -5,13 +5,12 @@ leads somewhere that exists."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from function.config import ALIASES, environment_variables
 from function.outcomes import RULES
-from tests.helpers import ROOT
+from tests.helpers import ROOT, anchors
 
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [ROOT / "README.md", ROOT / "infra" / "README.md", *DOCS]
@@ -48,15 +47,6 @@ def test_the_settings_table_is_what_the_code_reads_both_ways():
     for old, new in ALIASES.items():
         [row] = [row for row in rows if f"`{new}`" in row[0]]
         assert f"`{old}`" in row[2], f"the {new} row names its old name {old}"
-
-
-def anchors(page: Path) -> set[str]:
-    """The anchors GitHub makes of a page's headings."""
-    found = set()
-    for heading in re.findall(r"^#+ (.+)$", page.read_text(), flags=re.MULTILINE):
-        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
-        found.add(slug)
-    return found
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,12 +21,14 @@ from google.cloud import pubsub_v1
 from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from tests import processes
+from tests.helpers import ROOT
 from tests.processes import Running, runner, until
 
 pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
 
 RETRIES = ("--min-backoff", "0.2", "--max-backoff", "1", "--max-delivery-attempts", "5")
 DEAD_LETTERS = "projects/tulip-link-local/subscriptions/tulip-link-dead-letter"
+REQUESTS_TOPIC = "projects/tulip-link-local/topics/tulip-link-requests"
 OUTAGE = {"drop": True, "count": 100_000}  # every call dropped until /_sim/faults/clear
 
 # Twenty pairs no two of which conflict: nine station-operator and ten serial-ticket pairs
@@ -46,6 +50,7 @@ def stack() -> Iterator[Running]:
 @pytest.fixture(autouse=True)
 def fresh(stack):
     stack.simulator_call("/_sim/reset", {})
+    dead_letters(stack, keep=False)  # each test starts with none
 
 
 def link(table_link: str, left: str, right: str, action: str = "link") -> dict[str, str]:
@@ -97,8 +102,9 @@ def test_a_link_and_its_unlink_sent_during_an_outage_end_unlinked(stack):
     assert done == ["link", "unlink"]  # in the order they were accepted
 
 
-def dead_letters(stack: Running) -> list[Any]:
-    """What waits in the runner's dead-letter subscription, handed back after reading."""
+def dead_letters(stack: Running, *, keep: bool = True) -> list[Any]:
+    """What waits in the runner's dead-letter subscription: handed back after reading, or
+    (`keep=False`) acknowledged."""
     host = f"127.0.0.1:{stack.ports.pubsub}"
     old = os.environ.get("PUBSUB_EMULATOR_HOST")
     os.environ["PUBSUB_EMULATOR_HOST"] = host
@@ -107,12 +113,14 @@ def dead_letters(stack: Running) -> list[Any]:
         received = list(
             client.pull(subscription=DEAD_LETTERS, max_messages=10, timeout=10).received_messages
         )
-        if received:
+        if received and keep:
             client.modify_ack_deadline(
                 subscription=DEAD_LETTERS,
                 ack_ids=[r.ack_id for r in received],
                 ack_deadline_seconds=0,
             )
+        elif received:
+            client.acknowledge(subscription=DEAD_LETTERS, ack_ids=[r.ack_id for r in received])
         return [r.message for r in received]
     finally:
         if old is None:
@@ -200,3 +208,30 @@ def post(url: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
 def simulator_process() -> Iterator[processes.Served]:
     with processes.simulator() as served:
         yield served
+
+
+def test_a_dead_letter_is_listed_then_linked_by_replay_once_its_cause_is_gone(stack):
+    """What an operator does: the tool against make run's own Pub/Sub, as real processes."""
+    refused = link("WorkOrderSerials", "WO-1003", "SN-0004")  # SN-0004 has WO-1002: 409
+    status, answer = stack.post(refused)
+    assert status == 202
+    tool = [sys.executable, "-m", "devtools.dead_letters"]
+    env = os.environ | {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{stack.ports.pubsub}"}
+
+    def listed() -> str:
+        done = subprocess.run([*tool, "list", DEAD_LETTERS], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout
+
+    until(lambda: "WO-1003 → SN-0004" in listed(), "the dead letter, listed", seconds=60)
+    assert answer["requestId"] in listed()  # the intake's, to find its log lines by
+    # The cause removed: SN-0004 leaves its work order.
+    assert stack.post(link("WorkOrderSerials", "WO-1002", "SN-0004", "unlink"))[0] == 202
+    until(lambda: ["WO-1002", "SN-0004"] not in stack.links("WorkOrderSerials"), "the unlink")
+    replay = subprocess.run(
+        [*tool, "replay", DEAD_LETTERS, "--to", REQUESTS_TOPIC],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert replay.returncode == 0 and "replayed 1, skipped 0, failed 0." in replay.stdout
+    until(lambda: ["WO-1003", "SN-0004"] in stack.links("WorkOrderSerials"), "the replayed link")
+    assert "No messages" in listed()

@@ -10,51 +10,14 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
-from hcl2 import SerializationOptions
 
 from function.config import environment_variables
 from tests.helpers import ROOT
-
-INFRA = ROOT / "infra"
-OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-
-
-def load() -> dict[str, Any]:
-    """Every block of every .tf file: resources[type][name], variables[name], ..."""
-    merged: dict[str, Any] = defaultdict(dict)
-    resources: dict[str, dict[str, Any]] = defaultdict(dict)
-    for path in sorted(INFRA.glob("*.tf")):
-        with path.open() as handle:
-            parsed = hcl2.load(handle, serialization_options=OPTIONS)
-        for block in parsed.get("resource", []):
-            for kind, named in block.items():
-                resources[kind].update(named)
-        for key in ("variable", "output", "data"):
-            for block in parsed.get(key, []):
-                merged[key].update(block)
-        for block in parsed.get("locals", []):
-            merged["locals"].update(block)
-        for block in parsed.get("terraform", []):
-            merged["terraform"].update(block)
-    merged["resource"] = resources
-    return merged
-
-
-TF = load()
-RESOURCES = TF["resource"]
-TEXT = "\n".join(path.read_text() for path in sorted(INFRA.glob("*.tf")))
-
-
-def one(block: Any) -> dict[str, Any]:
-    """A nested block (hcl2 gives a list of one)."""
-    assert isinstance(block, list) and len(block) == 1, block
-    return block[0]
+from tests.terraform import INFRA, RESOURCES, TEXT, TF, one
 
 
 def all_values(node: Any) -> list[Any]:
@@ -361,8 +324,9 @@ def test_apis_stay_enabled_on_destroy():
 
 
 def test_alerts_watch_dead_letters_and_failures():
-    metric = RESOURCES["google_logging_metric"]["link_problems"]
-    assert "link.failed" in metric["filter"] and "link.rejected" in metric["filter"]
+    metric = RESOURCES["google_logging_metric"]["link_outcomes"]
+    for event in ("link.done", "link.queued", "link.failed", "link.rejected"):
+        assert event in metric["filter"]
     policies = RESOURCES["google_monitoring_alert_policy"]
     dead = one(one(policies["dead_letters"]["conditions"])["condition_threshold"])
     assert "subscription/num_undelivered_messages" in dead["filter"]
@@ -463,12 +427,17 @@ def test_the_functions_build_only_after_the_build_grants_have_had_time_to_apply(
 
 
 def test_the_alert_waits_after_its_metric_and_the_metric_waits_for_nothing():
-    metric = RESOURCES["google_logging_metric"]["link_problems"]
-    # Built from names known in advance, not from the functions' outputs: created early.
-    assert "google_cloudfunctions2_function" not in metric["filter"]
-    assert "${var.name_prefix}-${key}" in metric["filter"] and "local.functions" in metric["filter"]
+    for metric in RESOURCES["google_logging_metric"].values():
+        # Built from names known in advance, not from the functions' outputs: created early.
+        assert "google_cloudfunctions2_function" not in metric["filter"]
+        assert "${local.function_services}" in metric["filter"]
+    services = TF["locals"]["function_services"]
+    assert "${var.name_prefix}-${key}" in services and "local.functions" in services
     assert FUNCTION_NAME == "${var.name_prefix}-${each.key}"  # the names the filter builds
-    assert sleep("metric_available")["depends_on"] == ["${google_logging_metric.link_problems}"]
+    assert sleep("metric_available")["depends_on"] == [
+        "${google_logging_metric.link_outcomes}",
+        "${google_logging_metric.tulip_latency}",
+    ]
     alert = RESOURCES["google_monitoring_alert_policy"]["link_failures"]
     assert alert["depends_on"] == ["${time_sleep.metric_available}"]
     assert TF["variable"]["metric_propagation_seconds"]["default"] >= 120

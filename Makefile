@@ -95,9 +95,15 @@ VALIDATE_DIR := .cache/terraform-validate
 check-infra: $(CHECKOV_STAMP) $(SCHEMA_STAMP) $(STAMP)
 	$(BIN)/python -m devtools.provider_schema --wheels $(SCHEMAS)
 	PROVIDER_SCHEMAS=$(SCHEMAS) $(BIN)/python -m pytest -q tests/test_provider_schema.py
-	$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \
-		--skip-download --quiet --compact
-	@rm -rf $(VALIDATE_DIR) && mkdir -p $(VALIDATE_DIR) && cp infra/*.tf $(VALIDATE_DIR)/
+	@# A file checkov cannot parse is not scanned, and checkov still passes: fail on it here.
+	@$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \
+		--skip-download --quiet --compact >.cache/checkov.log 2>&1; status=$$?; \
+	cat .cache/checkov.log; \
+	if grep -q "Parsing errors" .cache/checkov.log; then \
+		echo "checkov could not parse a file of infra/, so it did not scan it"; exit 1; \
+	fi; exit $$status
+	@rm -rf $(VALIDATE_DIR) && mkdir -p $(VALIDATE_DIR) && \
+		cp -r infra/*.tf infra/*.tftpl infra/modules $(VALIDATE_DIR)/
 	@if ! command -v terraform >/dev/null 2>&1; then \
 		echo "SKIPPED: terraform validate: terraform is not installed"; \
 	elif terraform -chdir=$(VALIDATE_DIR) init -backend=false -input=false \

@@ -49,6 +49,7 @@ _SECRET_NAME = re.compile(
 _TOPIC_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/topics/)?(?P<topic>[A-Za-z][A-Za-z0-9\-_.~+%]{2,254})"
 )
+_SENDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
 
@@ -147,6 +148,12 @@ def _topic_name(value: str) -> str:
             "must be projects/P/topics/T or a topic id T (3 to 255 of the characters A-Z, a-z, "
             "0-9, - _ . ~ + %, starting with a letter and not with goog)"
         )
+    return value
+
+
+def _sender_name(value: str) -> str:
+    if not _SENDER_NAME.fullmatch(value):
+        raise _invalid("must be a short name: a lower-case letter, then letters, digits or -")
     return value
 
 
@@ -276,6 +283,9 @@ class WebhookSettings(BaseModel):
     )
     publish_timeout: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = Field(
         2.0, alias="WEBHOOK_PUBLISH_TIMEOUT_SECONDS"
+    )
+    sender: Annotated[str | None, AfterValidator(_sender_name)] = Field(
+        None, alias="WEBHOOK_SENDER"
     )
     project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 

@@ -50,7 +50,7 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from .intake import FORMAT, FORMAT_ATTRIBUTE, INTAKE_REQUEST_ID, WEBHOOK_ID
+from .intake import FORMAT, FORMAT_ATTRIBUTE, INTAKE_REQUEST_ID, SENDER, WEBHOOK_ID
 from .outcomes import RULES
 from .payloads import (
     is_push_envelope,
@@ -77,6 +77,7 @@ def handle_http(request: flask.Request) -> flask.Response:
         try:
             core = instance.current().service()
             logs.bind(**logs.trace_fields(request.headers, core.settings.project))
+            logs.bind(sender=instance.current().webhook().sender)
             caller = instance.current().authenticator()
             intake = instance.current().intake()
             deadline = core.deadline()
@@ -165,7 +166,9 @@ def _from_intake(attributes: Mapping[str, str]) -> bool:
     if attributes.get(FORMAT_ATTRIBUTE) != FORMAT:
         return False
     logs.bind(
-        intakeRequestId=attributes.get(INTAKE_REQUEST_ID), webhookId=attributes.get(WEBHOOK_ID)
+        intakeRequestId=attributes.get(INTAKE_REQUEST_ID),
+        webhookId=attributes.get(WEBHOOK_ID),
+        sender=attributes.get(SENDER),
     )
     return True
 

@@ -74,6 +74,10 @@ class Instance:
         """How HTTP callers are checked (`WEBHOOK_AUTH`), sharing the service's secret cache."""
         return self._authenticator.get()
 
+    def webhook(self) -> WebhookSettings:
+        """The HTTP entry point's own settings (`WEBHOOK_*`)."""
+        return self._webhook.get()
+
     def intake(self) -> Intake | None:
         """Queue mode's intake (`WEBHOOK_DELIVERY=queue`); None in direct mode."""
         if self._webhook.get().delivery != "queue":
@@ -87,7 +91,9 @@ class Instance:
     def _build_intake(self) -> Intake:
         webhook = self._webhook.get()
         assert webhook.topic_name is not None, "the settings require a topic in queue mode"
-        return Intake(self.service(), Publisher(webhook.topic_name), webhook.publish_timeout)
+        return Intake(
+            self.service(), Publisher(webhook.topic_name), webhook.publish_timeout, webhook.sender
+        )
 
 
 def authenticator(webhook: WebhookSettings, cache: SecretCache, clock: Clock) -> Authenticator:

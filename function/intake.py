@@ -15,7 +15,8 @@ The message:
   function never applies its own `LINK_MAPPING` to it (it counts only where a message can only
   have come through Pub/Sub: see `handlers`); `intakeRequestId`, this request's `requestId`, so
   one webhook can be followed to its Tulip call; `webhookId`, the sender's delivery id where its
-  authentication mode has one (`webhook-id`).
+  authentication mode has one (`webhook-id`); `sender`, the webhook's `WEBHOOK_SENDER`, so the
+  events function's lines name the system the link came from.
 - ordering key: the pair (table link and both records, whatever the action), hashed (SHA-256,
   hex) to stay within Pub/Sub's 1 KB limit on keys. A link and a later unlink of one pair are
   then delivered in the order they were accepted.
@@ -44,6 +45,7 @@ FORMAT_ATTRIBUTE = "format"
 FORMAT = "tulip-link/v1"
 INTAKE_REQUEST_ID = "intakeRequestId"
 WEBHOOK_ID = "webhookId"
+SENDER = "sender"
 
 
 def ordering_key(link: LinkRequest) -> str:
@@ -65,10 +67,17 @@ def message_of(link: LinkRequest, attributes: Mapping[str, str]) -> Message:
 class Intake:
     """Accepts requests into the queue: validated by `service`, published by `publisher`."""
 
-    def __init__(self, service: LinkService, publisher: Publisher, timeout: float) -> None:
+    def __init__(
+        self,
+        service: LinkService,
+        publisher: Publisher,
+        timeout: float,
+        sender: str | None = None,
+    ) -> None:
         self._service = service
         self._publisher = publisher
         self._timeout = timeout
+        self._sender = sender
 
     def accept(
         self,
@@ -86,6 +95,8 @@ class Intake:
         attributes = {FORMAT_ATTRIBUTE: FORMAT, INTAKE_REQUEST_ID: request_id}
         if webhook_id:
             attributes[WEBHOOK_ID] = webhook_id[:1024]  # Pub/Sub's limit on an attribute value
+        if self._sender:
+            attributes[SENDER] = self._sender
         messages = [message_of(link, attributes) for link in plan.links]
         timeout = min(self._timeout, deadline.remaining())
         published = self._publisher.publish(messages, timeout)

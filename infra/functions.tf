@@ -1,28 +1,40 @@
-# Two functions from one source, differing only in what `local.functions` says:
-#   webhook: public, authenticates every caller itself (WEBHOOK_AUTH, never none while public);
-#            in queue mode (webhook_delivery, the default) publishes each link to the topic.
+# Functions from one source, differing only in what `local.functions` says:
+#   one per sender (its name is the key; "webhook" while `senders` is empty): reachable from the
+#            internet, authenticates every caller itself (its auth, never none while public);
+#            in queue mode (the default) publishes each link to the topic.
 #   events:  internal ingress, invoked only by the push subscription (or the Eventarc trigger);
 #            makes the Tulip calls.
 
 locals {
-  functions = {
-    webhook = {
-      description = "Links Tulip table records for signed webhooks from third-party systems."
+  sender_functions = {
+    for name, sender in local.senders : name => {
+      description = "Links Tulip table records for signed webhooks from ${name == "webhook" ? "third-party systems" : "the sender ${name}"}."
       entry_point = "link_records"
-      ingress     = "ALLOW_ALL"
-      env         = local.webhook_env
-      eventarc    = false
-    }
-    events = {
-      description = "Links Tulip table records for messages published to the requests topic."
-      # link_records takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
-      entry_point = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records"
-      # Pub/Sub push and Eventarc from this project count as internal traffic.
-      ingress  = "ALLOW_INTERNAL_ONLY"
-      env      = local.events_env
-      eventarc = var.use_eventarc_trigger
+      # Who may call it is IAM's business (public, or its invokers): iam.tf.
+      ingress  = "ALLOW_ALL"
+      env      = local.sender_env[name]
+      eventarc = false
+      memory   = module.senders.memory[name]
+      public   = sender.public
+      auth     = sender.auth
     }
   }
+
+  events_function = {
+    description = "Links Tulip table records for messages published to the requests topic."
+    # link_records takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
+    entry_point = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records"
+    # Pub/Sub push and Eventarc from this project count as internal traffic.
+    ingress  = "ALLOW_INTERNAL_ONLY"
+    env      = local.events_env
+    eventarc = var.use_eventarc_trigger
+    memory   = var.memory
+    public   = false
+    auth     = "none"
+  }
+
+  # No sender is named events (modules/senders refuses it).
+  functions = merge(local.sender_functions, { events = local.events_function })
 }
 
 resource "google_cloudfunctions2_function" "link" {
@@ -51,7 +63,7 @@ resource "google_cloudfunctions2_function" "link" {
     service_account_email            = google_service_account.runtime[each.key].email
     environment_variables            = each.value.env
     timeout_seconds                  = var.function_timeout_seconds
-    available_memory                 = var.memory
+    available_memory                 = each.value.memory
     available_cpu                    = var.cpu
     min_instance_count               = 0
     max_instance_count               = var.max_instance_count
@@ -72,8 +84,8 @@ resource "google_cloudfunctions2_function" "link" {
 
   lifecycle {
     precondition {
-      condition     = !(var.webhook_public && var.webhook_auth == "none")
-      error_message = "A public webhook function (webhook_public = true) must authenticate callers: webhook_auth cannot be \"none\"."
+      condition     = !(each.value.public && each.value.auth == "none")
+      error_message = "The webhook function ${each.key} is public (webhook_public, or its sender's public) and must authenticate callers: its auth cannot be \"none\"."
     }
     precondition {
       condition     = var.tulip_deadline_seconds < var.function_timeout_seconds
@@ -83,6 +95,11 @@ resource "google_cloudfunctions2_function" "link" {
     precondition {
       condition     = tonumber(var.cpu) >= 1 || var.max_instance_request_concurrency == 1
       error_message = "cpu below 1 allows only max_instance_request_concurrency = 1 (Cloud Run needs a whole vCPU to serve requests concurrently): raise cpu to 1, or set max_instance_request_concurrency = 1."
+    }
+    # Cloud Run: more memory needs more vCPUs (its memory limits page).
+    precondition {
+      condition     = tonumber(var.cpu) >= module.senders.min_cpu[each.key]
+      error_message = "The function ${each.key} has ${each.value.memory} of memory, which needs ${module.senders.min_cpu[each.key]} vCPUs (Cloud Run: over 4 GiB needs 2, over 8 GiB 4, over 16 GiB 6, over 24 GiB 8): raise cpu, or lower its memory (max_body_bytes, or max_instance_request_concurrency)."
     }
     # Event-driven functions (the Eventarc trigger) time out after at most 540 s.
     precondition {

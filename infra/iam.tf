@@ -1,9 +1,9 @@
 # One service account per job, each granted on the one resource it needs.
-#   runtime["webhook"]: what the webhook function runs as; reads the Tulip token (dry runs, direct
-#                       mode) and the webhook secret, and in queue mode publishes to the requests
-#                       topic. Nothing else.
+#   runtime[<sender>]:  what a sender's webhook function runs as; reads the Tulip token (dry
+#                       runs, direct mode) and its own sender's secret, and in queue mode publishes
+#                       to the requests topic. Nothing else: no other sender's secret.
 #   runtime["events"]:  what the events function runs as; reads the Tulip token, nothing else (it
-#                       may not publish, and never sees the webhook secret).
+#                       may not publish, and never sees a sender's secret).
 #   build:   what Cloud Build runs as when it turns the source into an image.
 #   invoker: what Pub/Sub push (or the Eventarc trigger) calls the events function as.
 
@@ -31,12 +31,10 @@ resource "google_service_account" "invoker" {
 # Service Account User would let its holder act as every account of the project, the invoker
 # of any private service included).
 resource "google_service_account_iam_member" "deployer_acts_as" {
-  for_each = var.deployer == "" ? {} : {
-    webhook = google_service_account.runtime["webhook"].name
-    events  = google_service_account.runtime["events"].name
-    build   = google_service_account.build.name
-    invoker = google_service_account.invoker.name
-  }
+  for_each = var.deployer == "" ? {} : merge(
+    { for key, account in google_service_account.runtime : key => account.name },
+    { build = google_service_account.build.name, invoker = google_service_account.invoker.name },
+  )
   service_account_id = each.value
   role               = "roles/iam.serviceAccountUser"
   member             = var.deployer
@@ -111,21 +109,27 @@ resource "time_sleep" "build_grants_live" {
 
 # Invoker grants go on the Cloud Run service behind each gen2 function.
 resource "google_cloud_run_service_iam_member" "webhook_public" {
-  #checkov:skip=CKV_GCP_102:The webhook must be reachable by third-party systems; the code authenticates every request and the precondition forbids WEBHOOK_AUTH=none while public.
-  count    = var.webhook_public ? 1 : 0
+  #checkov:skip=CKV_GCP_102:The webhooks must be reachable by third-party systems; the code authenticates every request and a precondition forbids auth none while public.
+  for_each = toset(module.senders.public)
   location = var.region
-  service  = google_cloudfunctions2_function.link["webhook"].name
+  service  = google_cloudfunctions2_function.link[each.key].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }
 
-# A private webhook (webhook_public = false): only the principals named may call it.
+# Before senders: one public webhook, counted.
+moved {
+  from = google_cloud_run_service_iam_member.webhook_public[0]
+  to   = google_cloud_run_service_iam_member.webhook_public["webhook"]
+}
+
+# A private sender (public = false): only the principals named may call its webhook.
 resource "google_cloud_run_service_iam_member" "webhook_invokers" {
-  for_each = toset(var.webhook_public ? [] : var.webhook_invokers)
+  for_each = module.senders.invoker_grants
   location = var.region
-  service  = google_cloudfunctions2_function.link["webhook"].name
+  service  = google_cloudfunctions2_function.link[each.value.sender].name
   role     = "roles/run.invoker"
-  member   = each.value
+  member   = each.value.member
 }
 
 resource "google_cloud_run_service_iam_member" "events_invoker" {
@@ -156,12 +160,17 @@ resource "google_service_account_iam_member" "pubsub_agent_signs_pushes" {
   member             = google_project_service_identity.pubsub.member
 }
 
-# Queue mode: the webhook's account publishes to the requests topic, and to nothing else.
+# Queue mode: each sender's account publishes to the requests topic, and to nothing else.
 resource "google_pubsub_topic_iam_member" "webhook_publishes" {
-  count  = var.webhook_delivery == "queue" ? 1 : 0
-  topic  = google_pubsub_topic.requests.name
-  role   = "roles/pubsub.publisher"
-  member = google_service_account.runtime["webhook"].member
+  for_each = toset(module.senders.publishers)
+  topic    = google_pubsub_topic.requests.name
+  role     = "roles/pubsub.publisher"
+  member   = google_service_account.runtime[each.key].member
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.webhook_publishes[0]
+  to   = google_pubsub_topic_iam_member.webhook_publishes["webhook"]
 }
 
 # Pub/Sub's own service agent moves undeliverable messages to the dead-letter topic: it must

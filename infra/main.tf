@@ -1,7 +1,9 @@
-# tulip-link on Google Cloud: two gen2 functions from one source archive.
-#   webhook: public, authenticates callers itself (WEBHOOK_AUTH), for third-party systems.
+# tulip-link on Google Cloud: gen2 functions from one source archive.
+#   one webhook function per sender (senders.tf): public, authenticates callers itself
+#            (WEBHOOK_AUTH), for a third-party system; publishes to the requests topic.
 #   events:  private, fed by a Pub/Sub push subscription (OIDC) with a dead-letter topic.
-# Files by concern: source.tf, secrets.tf, iam.tf, functions.tf, pubsub.tf, monitoring.tf.
+# Files by concern: senders.tf, source.tf, secrets.tf, iam.tf, functions.tf, pubsub.tf,
+# monitoring.tf.
 #
 # A first apply in a new project races Google's eventual consistency in three places; each
 # has a wait (time_sleep, created once, never on later applies): IAM grants take about two
@@ -65,17 +67,22 @@ locals {
     } : name => value if value != ""
   }
 
-  webhook_env = merge(local.common_env, {
-    for name, value in {
-      WEBHOOK_AUTH              = var.webhook_auth
-      WEBHOOK_SECRET            = google_secret_manager_secret.this["webhook_secret"].id
-      WEBHOOK_TOLERANCE_SECONDS = tostring(var.webhook_tolerance_seconds)
-      WEBHOOK_SIGNATURE_HEADER  = var.webhook_signature_header
-      LINK_MAPPING              = var.webhook_link_mapping
-      WEBHOOK_DELIVERY          = var.webhook_delivery
-      WEBHOOK_QUEUE_TOPIC       = var.webhook_delivery == "queue" ? google_pubsub_topic.requests.id : ""
-    } : name => value if value != ""
-  })
+  # Each sender's webhook function: its own secret, settings and name (on every log line).
+  sender_env = {
+    for name, sender in local.senders : name => merge(local.common_env, {
+      for setting, value in {
+        WEBHOOK_SENDER            = name
+        WEBHOOK_AUTH              = sender.auth
+        WEBHOOK_SECRET            = google_secret_manager_secret.this["${name}_secret"].id
+        WEBHOOK_TOLERANCE_SECONDS = tostring(sender.tolerance_seconds)
+        WEBHOOK_SIGNATURE_HEADER  = sender.signature_header
+        LINK_MAPPING              = sender.link_mapping
+        WEBHOOK_DELIVERY          = sender.delivery
+        WEBHOOK_QUEUE_TOPIC       = sender.delivery == "queue" ? google_pubsub_topic.requests.id : ""
+        MAX_BODY_BYTES            = tostring(sender.max_body_bytes)
+      } : setting => value if value != ""
+    })
+  }
 
   # Cloud Run IAM admits only the push (or Eventarc) service account.
   events_env = merge(local.common_env, {

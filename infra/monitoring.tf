@@ -40,12 +40,18 @@ resource "google_logging_metric" "link_outcomes" {
       value_type  = "STRING"
       description = "The function that answered"
     }
+    labels {
+      key         = "sender"
+      value_type  = "STRING"
+      description = "The sender the link came from (its webhook's WEBHOOK_SENDER; empty for messages published by others)"
+    }
   }
 
   label_extractors = {
     event      = "EXTRACT(jsonPayload.event)"
     error_code = "EXTRACT(jsonPayload.errorCode)"
     function   = "EXTRACT(resource.labels.service_name)"
+    sender     = "EXTRACT(jsonPayload.sender)"
   }
 
   depends_on = [google_project_service.enabled]
@@ -96,6 +102,8 @@ resource "google_monitoring_dashboard" "overview" {
   dashboard_json = templatefile("${path.module}/dashboard.json.tftpl", {
     name_prefix   = var.name_prefix
     stuck_seconds = var.stuck_message_seconds
+    # The functions' Cloud Run services, as a monitoring filter's one_of() takes them.
+    services = join(", ", [for key in keys(local.functions) : "\\\"${var.name_prefix}-${key}\\\""])
   })
 
   depends_on = [time_sleep.metric_available]

@@ -3,9 +3,14 @@ output "project_id" {
   value       = var.project_id
 }
 
+output "webhook_urls" {
+  description = "Where each sender POSTs its webhooks, by sender name."
+  value       = { for name, _ in local.senders : name => google_cloudfunctions2_function.link[name].service_config[0].uri }
+}
+
 output "webhook_url" {
-  description = "Where third-party systems POST link requests."
-  value       = google_cloudfunctions2_function.link["webhook"].service_config[0].uri
+  description = "The sender named webhook's URL (webhook_urls[\"webhook\"]): the one webhook while `senders` is empty; null when no sender is named webhook."
+  value       = try(google_cloudfunctions2_function.link["webhook"].service_config[0].uri, null)
 }
 
 output "events_url" {
@@ -14,7 +19,7 @@ output "events_url" {
 }
 
 output "function_names" {
-  description = "The two functions (and their Cloud Run services), by role: webhook and events."
+  description = "The functions (and their Cloud Run services): each sender's by its name, and events."
   value       = { for key, function in google_cloudfunctions2_function.link : key => function.name }
 }
 
@@ -39,13 +44,11 @@ output "dashboard_url" {
 }
 
 output "service_accounts" {
-  description = "The service accounts: each function's runtime account, the build's and the push invoker's."
-  value = {
-    webhook = google_service_account.runtime["webhook"].email
-    events  = google_service_account.runtime["events"].email
-    build   = google_service_account.build.email
-    invoker = google_service_account.invoker.email
-  }
+  description = "The service accounts: each function's runtime account (by sender name, and events), the build's and the push invoker's."
+  value = merge(
+    { for key, account in google_service_account.runtime : key => account.email },
+    { build = google_service_account.build.email, invoker = google_service_account.invoker.email },
+  )
 }
 
 output "tulip_token_secret" {
@@ -53,7 +56,12 @@ output "tulip_token_secret" {
   value       = google_secret_manager_secret.this["tulip_token"].id
 }
 
+output "webhook_secrets" {
+  description = "Add each sender's signing secret (or token) as a version of its secret, by sender name."
+  value       = { for name, _ in local.senders : name => google_secret_manager_secret.this["${name}_secret"].id }
+}
+
 output "webhook_secret" {
-  description = "Add the webhook signing secret (or token) as a version of this secret."
-  value       = google_secret_manager_secret.this["webhook_secret"].id
+  description = "The sender named webhook's secret (webhook_secrets[\"webhook\"]): add the signing secret (or token) as a version of it. Null when no sender is named webhook."
+  value       = try(google_secret_manager_secret.this["webhook_secret"].id, null)
 }

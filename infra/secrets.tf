@@ -2,10 +2,12 @@
 # Add values with `gcloud secrets versions add` (infra/README.md).
 
 locals {
-  secrets = {
-    tulip_token    = "${var.name_prefix}-tulip-token"    # the Tulip API token
-    webhook_secret = "${var.name_prefix}-webhook-secret" # the webhook signing secret(s) or token(s)
-  }
+  secrets = merge(
+    { tulip_token = "${var.name_prefix}-tulip-token" }, # the Tulip API token
+    # Each sender's signing secret(s) or token(s): <sender>_secret, <prefix>-<sender>-secret
+    # ("webhook_secret", <prefix>-webhook-secret, while `senders` is empty).
+    module.senders.secret_ids,
+  )
 }
 
 locals {
@@ -47,17 +49,10 @@ resource "google_secret_manager_secret" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-locals {
-  # Which function's account reads which secret: each only what it uses.
-  secret_readers = {
-    "webhook/tulip_token"    = { function = "webhook", secret = "tulip_token" }
-    "webhook/webhook_secret" = { function = "webhook", secret = "webhook_secret" }
-    "events/tulip_token"     = { function = "events", secret = "tulip_token" }
-  }
-}
-
+# Which function's account reads which secret: each only what it uses, a sender its own secret
+# and no other sender's (modules/senders).
 resource "google_secret_manager_secret_iam_member" "runtime_reads" {
-  for_each  = local.secret_readers
+  for_each  = module.senders.secret_readers
   secret_id = google_secret_manager_secret.this[each.value.secret].id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime[each.value.function].member

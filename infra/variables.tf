@@ -120,7 +120,38 @@ variable "tulip_deadline_seconds" {
   }
 }
 
-# --- Who may call the webhook function -----------------------------------------------------------
+# --- Senders -------------------------------------------------------------------------------------
+
+variable "senders" {
+  type        = any
+  description = "The third-party systems that post webhooks, by name (a short id: 1 to 20 lower-case letters, digits and hyphens; it names the sender's function, URL, secret and account). Each gets its own webhook function and signing secret, and all feed the one requests topic. Each takes, all optional: auth (standard-webhooks, hmac-sha256, token or none), signature_header, tolerance_seconds, link_mapping, delivery (queue or direct), public (true), invokers (with public = false), max_body_bytes (26214400: 25 MiB), memory (sized from max_body_bytes when left out). Empty: one sender named \"webhook\", from the webhook_* variables below. See \"Several senders\" in infra/README.md."
+  default     = {}
+
+  # The type is `any` so that a misspelled setting is an error here: with an object type,
+  # Terraform would drop an unknown attribute without a word. modules/senders types and checks
+  # the values; its type and the list of settings below name the same ones (tests/test_senders.py).
+  validation {
+    condition     = can(keys(var.senders)) && try(alltrue([for _, s in var.senders : can(keys(s))]), false)
+    error_message = "senders must be a map of objects: senders = { mes = { auth = \"standard-webhooks\" }, ... }."
+  }
+  validation {
+    condition     = alltrue([for _, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : length(setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) == 0])
+    error_message = format("Sender %s: unknown setting. A sender takes auth, signature_header, tolerance_seconds, link_mapping, delivery, public, invokers, max_body_bytes and memory.", join(", ", [for name, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : format("%q (%s)", name, join(", ", setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"]))) if length(setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) > 0]))
+  }
+}
+
+# --- The one sender while `senders` is empty (each is also a sender's setting there) -------------
+
+variable "webhook_max_body_bytes" {
+  type        = number
+  description = "MAX_BODY_BYTES of the webhook function: the largest body it accepts. The default, 25 MiB, is the cap GitHub and GitLab document for their payloads; the function's memory is sized to hold it (see memory)."
+  default     = 26214400
+
+  validation {
+    condition     = var.webhook_max_body_bytes >= 1024 && var.webhook_max_body_bytes <= 33554432
+    error_message = "webhook_max_body_bytes must be between 1024 and 33554432 (32 MiB, Cloud Run's largest request)."
+  }
+}
 
 variable "webhook_public" {
   type        = bool
@@ -198,7 +229,7 @@ variable "webhook_signature_header" {
 
 variable "webhook_link_mapping" {
   type        = string
-  description = "LINK_MAPPING of the webhook function: a JSON object (or array of them) of JMESPath expressions that read a third-party sender's own payload (see docs/senders.md). Empty: requests use tulip-link's own shape. Write it with jsonencode(...) or a heredoc."
+  description = "LINK_MAPPING of the webhook function: a JSON object (or array of them) of JMESPath expressions that read a third-party sender's own payload (see docs/senders.md). Empty: requests use tulip-link's own shape. In terraform.tfvars a heredoc or a quoted JSON string (a .tfvars file takes no function calls)."
   default     = ""
 
   validation {
@@ -273,7 +304,7 @@ variable "function_timeout_seconds" {
 
 variable "memory" {
   type        = string
-  description = "Memory of each instance."
+  description = "Memory of an events function instance, and the least a webhook function's gets: a webhook function gets the smallest of Cloud Run's steps (256Mi, 512Mi, 1Gi, ...) that holds its max_body_bytes at max_instance_request_concurrency, unless its sender sets memory."
   default     = "256Mi"
 
   validation {

@@ -15,7 +15,7 @@ OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, 
 
 
 def load() -> dict[str, Any]:
-    """Every block of every .tf file: resources[type][name], variables[name], ..."""
+    """Every block of every .tf file: resources[type][name], variables[name], ..., moved[i]."""
     merged: dict[str, Any] = defaultdict(dict)
     resources: dict[str, dict[str, Any]] = defaultdict(dict)
     for path in sorted(INFRA.glob("*.tf")):
@@ -24,9 +24,10 @@ def load() -> dict[str, Any]:
         for block in parsed.get("resource", []):
             for kind, named in block.items():
                 resources[kind].update(named)
-        for key in ("variable", "output", "data"):
+        for key in ("variable", "output", "data", "module"):
             for block in parsed.get(key, []):
                 merged[key].update(block)
+        merged["moved"] = [*merged.get("moved", []), *parsed.get("moved", [])]
         for block in parsed.get("locals", []):
             merged["locals"].update(block)
         for block in parsed.get("terraform", []):

@@ -1,9 +1,14 @@
-"""make bench's reading of wrk's report (the bench itself is not part of the tests)."""
+"""make bench's reading of wrk's report, and the body bench's payload (the benches themselves are
+not part of the tests)."""
 
 from __future__ import annotations
 
+import json
+
+import jmespath
 import pytest
 
+from devtools.bench.bodies import MAPPING, push_event
 from devtools.bench.measure import parse_wrk
 
 REPORT = """Running 5s test @ http://127.0.0.1:41233/
@@ -34,3 +39,12 @@ def test_microseconds_and_a_clean_run():
     report = REPORT.replace("45.20ms", "812.00us").replace("  Non-2xx or 3xx responses: 3\n", "")
     load = parse_wrk(report)
     assert load.p50_ms == pytest.approx(0.812) and load.errors == 0
+
+
+@pytest.mark.parametrize("size", [256 * 1024, 1024 * 1024])
+def test_the_body_bench_posts_a_push_event_of_the_size_asked_that_its_mapping_reads(size):
+    body = push_event(size)
+    assert size * 0.95 <= len(body) <= size * 1.05
+    event = json.loads(body)
+    assert jmespath.search(MAPPING["when"], event) is True  # a link, not an ignored event
+    assert jmespath.search(MAPPING["leftRecord"], event) and len(event["commits"]) > 1

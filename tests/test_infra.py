@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +39,30 @@ def iam_members() -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-# One resource, for_each over local.functions: what differs between the two lives there.
+def flat(text: str) -> str:
+    """An expression with its runs of blanks made one space, to look for a phrase in it."""
+    return re.sub(r"\s+", " ", text)
+
+
+# One resource, for_each over local.functions: what differs between them lives there. One
+# function per sender (a for expression, which python-hcl2 leaves as text) and events.
 FUNCTION = RESOURCES["google_cloudfunctions2_function"]["link"]
-SETTINGS = TF["locals"]["functions"]
-WEBHOOK, EVENTS = SETTINGS["webhook"], SETTINGS["events"]
+WEBHOOK = flat(TF["locals"]["sender_functions"])
+EVENTS = TF["locals"]["events_function"]
+SENDER_ENV = flat(TF["locals"]["sender_env"])
 BUILD, SERVICE = one(FUNCTION["build_config"]), one(FUNCTION["service_config"])
 FUNCTION_NAME = FUNCTION["name"]
 EVENTS_URI = '${google_cloudfunctions2_function.link["events"].service_config[0].uri}'
 
 
-def test_two_functions_on_python312_from_one_source():
+def test_a_function_per_sender_and_events_on_python312_from_one_source():
     assert RESOURCES["google_cloudfunctions2_function"].keys() == {"link"}
     assert FUNCTION["for_each"] == "${local.functions}"
-    assert set(SETTINGS) == {"webhook", "events"}
+    assert flat(TF["locals"]["functions"]) == (
+        "${merge(local.sender_functions, {events = local.events_function})}"
+    )
+    assert WEBHOOK.startswith("${{for name, sender in local.senders : name => {")
+    assert TF["locals"]["senders"] == "${module.senders.senders}"
     assert BUILD["runtime"] == "python312"
     assert BUILD["entry_point"] == "${each.value.entry_point}"
     assert SERVICE["ingress_settings"] == "${each.value.ingress}"
@@ -59,12 +72,10 @@ def test_two_functions_on_python312_from_one_source():
 def test_entry_points_exist_in_main_py():
     tree = ast.parse((ROOT / "main.py").read_text())
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-    named = set()
-    for function in SETTINGS.values():
-        named |= set(re.findall(r"link_records\w*", function["entry_point"]))
+    named = set(re.findall(r"link_records\w*", EVENTS["entry_point"] + WEBHOOK))
     assert named == {"link_records", "link_records_pubsub"}
     assert named <= defined
-    assert WEBHOOK["entry_point"] == "link_records"
+    assert 'entry_point = "link_records"' in WEBHOOK
 
 
 def test_environment_variables_are_ones_the_code_reads():
@@ -81,13 +92,16 @@ def test_environment_variables_are_ones_the_code_reads():
         "GOOGLE_CLOUD_PROJECT",
         "TULIP_DEADLINE_SECONDS",
     } <= set_in_terraform
-    assert WEBHOOK["env"] == "${local.webhook_env}"
+    assert "env = local.sender_env[name]" in WEBHOOK
+    assert "WEBHOOK_SENDER = name" in SENDER_ENV  # on every log line
+    assert "MAX_BODY_BYTES = tostring(sender.max_body_bytes)" in SENDER_ENV
     assert EVENTS["env"] == "${local.events_env}"
     assert 'WEBHOOK_AUTH = "none"' in TF["locals"]["events_env"].replace("  ", " ")
 
 
 def test_each_function_takes_its_own_link_mapping():
-    assert "LINK_MAPPING = var.webhook_link_mapping" in TF["locals"]["webhook_env"]
+    assert "LINK_MAPPING = sender.link_mapping" in SENDER_ENV
+    assert TF["module"]["senders"]["single"]["link_mapping"] == "${var.webhook_link_mapping}"
     assert "LINK_MAPPING = var.events_link_mapping" in TF["locals"]["events_env"]
     for name in ("webhook_link_mapping", "events_link_mapping"):
         variable = TF["variable"][name]
@@ -97,11 +111,13 @@ def test_each_function_takes_its_own_link_mapping():
 
 
 def test_the_webhook_is_public_but_never_unauthenticated():
-    assert WEBHOOK["ingress"] == "ALLOW_ALL"
+    assert 'ingress = "ALLOW_ALL"' in WEBHOOK
+    assert "public = sender.public" in WEBHOOK and "auth = sender.auth" in WEBHOOK
+    assert (EVENTS["public"], EVENTS["auth"]) == (False, "none")
     assert TF["variable"]["webhook_auth"]["default"] == "standard-webhooks"
     assert TF["variable"]["webhook_public"]["default"] is True
     conditions = [p["condition"] for p in one(FUNCTION["lifecycle"])["precondition"]]
-    assert any('var.webhook_public && var.webhook_auth == "none"' in c for c in conditions)
+    assert '${!(each.value.public && each.value.auth == "none")}' in conditions
 
 
 def test_the_events_function_is_private():
@@ -134,7 +150,7 @@ def test_no_owner_or_editor_and_project_roles_only_for_the_build():
 
 
 RUNTIME = "${google_service_account.runtime[each.value.function].member}"
-WEBHOOK_ACCOUNT = '${google_service_account.runtime["webhook"].member}'
+PUBLISHER = "${google_service_account.runtime[each.key].member}"
 
 
 def test_each_function_runs_as_its_own_account():
@@ -145,24 +161,18 @@ def test_each_function_runs_as_its_own_account():
 
 
 def test_each_runtime_account_reads_only_its_own_secrets():
+    # Which account reads which secret: modules/senders decides (tests/test_senders.py).
     reads = RESOURCES["google_secret_manager_secret_iam_member"]["runtime_reads"]
-    assert reads["for_each"] == "${local.secret_readers}"
+    assert reads["for_each"] == "${module.senders.secret_readers}"
     assert reads["secret_id"] == "${google_secret_manager_secret.this[each.value.secret].id}"
     assert reads["member"] == RUNTIME and reads["role"] == "roles/secretmanager.secretAccessor"
-    readers = {(r["function"], r["secret"]) for r in TF["locals"]["secret_readers"].values()}
-    # The events function never sees the webhook secret.
-    assert readers == {
-        ("webhook", "tulip_token"),
-        ("webhook", "webhook_secret"),
-        ("events", "tulip_token"),
-    }
 
 
 def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
     runtime_grants = [
         (kind, name)
         for kind, name, body in iam_members()
-        if body["member"] in (RUNTIME, WEBHOOK_ACCOUNT)
+        if body["member"] in (RUNTIME, PUBLISHER)
         or "google_service_account.runtime" in body["member"]
     ]
     assert sorted(runtime_grants) == [
@@ -170,27 +180,27 @@ def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
         ("google_secret_manager_secret_iam_member", "runtime_reads"),
     ]
     publish = RESOURCES["google_pubsub_topic_iam_member"]["webhook_publishes"]
-    assert publish["member"] == WEBHOOK_ACCOUNT
+    assert publish["member"] == PUBLISHER
     assert (publish["topic"], publish["role"]) == (
         "${google_pubsub_topic.requests.name}",
         "roles/pubsub.publisher",
     )
-    assert publish["count"] == '${var.webhook_delivery == "queue" ? 1 : 0}'
+    assert publish["for_each"] == "${toset(module.senders.publishers)}"  # queue mode's senders
     publishers = [body for _, _, body in iam_members() if body["role"] == "roles/pubsub.publisher"]
     # Else only Pub/Sub's own agent publishes (dead letters): the events account never does.
     assert {body["member"] for body in publishers} == {
-        WEBHOOK_ACCOUNT,
+        PUBLISHER,
         "${google_project_service_identity.pubsub.member}",
     }
 
 
 def test_queue_mode_is_the_default_and_the_webhook_is_told_its_topic():
     assert TF["variable"]["webhook_delivery"]["default"] == "queue"
-    env = TF["locals"]["webhook_env"]
-    assert "WEBHOOK_DELIVERY = var.webhook_delivery" in env
+    assert TF["module"]["senders"]["single"]["delivery"] == "${var.webhook_delivery}"
+    assert "WEBHOOK_DELIVERY = sender.delivery" in SENDER_ENV
     assert (
-        'WEBHOOK_QUEUE_TOPIC = var.webhook_delivery == "queue" ? '
-        "google_pubsub_topic.requests.id" in env.replace("  ", " ")
+        'WEBHOOK_QUEUE_TOPIC = sender.delivery == "queue" ? '
+        "google_pubsub_topic.requests.id" in SENDER_ENV
     )
     assert "WEBHOOK_DELIVERY" not in TF["locals"]["events_env"]  # direct: its default
     push = RESOURCES["google_pubsub_subscription"]["push"]
@@ -210,9 +220,9 @@ def test_all_users_only_on_the_webhook():
         )
     ]
     grant = public[0][1]
-    assert grant["service"] == '${google_cloudfunctions2_function.link["webhook"].name}'
+    assert grant["service"] == "${google_cloudfunctions2_function.link[each.key].name}"
     assert grant["role"] == "roles/run.invoker"
-    assert grant["count"] == "${var.webhook_public ? 1 : 0}"
+    assert grant["for_each"] == "${toset(module.senders.public)}"  # the public senders
 
 
 def test_the_invoker_may_call_only_the_events_service():
@@ -227,12 +237,13 @@ def test_the_invoker_may_call_only_the_events_service():
 def test_secrets_exist_without_values_and_are_wired_to_the_functions():
     secret = RESOURCES["google_secret_manager_secret"]["this"]
     assert secret["for_each"] == "${local.secrets}"
-    assert set(TF["locals"]["secrets"]) == {"tulip_token", "webhook_secret"}
+    secrets = flat(TF["locals"]["secrets"])
+    assert secrets.startswith("${merge({tulip_token = ")
+    assert "module.senders.secret_ids" in secrets  # one per sender
     assert "google_secret_manager_secret_version" not in RESOURCES
     assert "secret_data" not in TEXT
-    env = TF["locals"]
-    assert 'google_secret_manager_secret.this["tulip_token"].id' in env["common_env"]
-    assert 'google_secret_manager_secret.this["webhook_secret"].id' in env["webhook_env"]
+    assert 'google_secret_manager_secret.this["tulip_token"].id' in TF["locals"]["common_env"]
+    assert 'WEBHOOK_SECRET = google_secret_manager_secret.this["${name}_secret"].id' in SENDER_ENV
     # Replicated where the deployment is (gcp.resourceLocations allows it), and never replaced
     # because of its replication (which would lose its versions).
     assert one(secret["lifecycle"])["ignore_changes"] == ["replication"]
@@ -290,7 +301,7 @@ def test_the_eventarc_option_replaces_push_and_is_off_by_default():
         RESOURCES["google_pubsub_subscription"]["push"]["count"]
         == "${var.use_eventarc_trigger ? 0 : 1}"
     )
-    assert EVENTS["eventarc"] == "${var.use_eventarc_trigger}" and WEBHOOK["eventarc"] is False
+    assert EVENTS["eventarc"] == "${var.use_eventarc_trigger}" and "eventarc = false" in WEBHOOK
     trigger = FUNCTION["dynamic"][0]["event_trigger"]["content"][0]
     assert trigger["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
@@ -366,6 +377,8 @@ def test_versions_are_pinned():
 
 def test_outputs_a_reader_needs():
     assert {
+        "webhook_urls",
+        "webhook_secrets",
         "webhook_url",
         "requests_topic",
         "dead_letter_topic",
@@ -373,6 +386,13 @@ def test_outputs_a_reader_needs():
         "tulip_token_secret",
         "webhook_secret",
     } <= set(TF["output"])
+    outputs = TF["output"]
+    assert "for name, _ in local.senders : name =>" in outputs["webhook_urls"]["value"]
+    assert 'this["${name}_secret"].id' in outputs["webhook_secrets"]["value"]
+    # The single sender's outputs stay, for scripts written before senders.
+    assert outputs["webhook_url"]["value"] == (
+        '${try(google_cloudfunctions2_function.link["webhook"].service_config[0].uri, null)}'
+    )
 
 
 def test_every_checkov_skip_has_a_reason():
@@ -489,6 +509,9 @@ def test_commands_read_names_from_outputs_that_exist():
     commands = "\n".join(SHELL_BLOCKS)
     assert "tulip-link-" not in commands  # works with any name_prefix
     used = set(re.findall(r"terraform (?:-chdir=infra )?output -raw (\w+)", commands))
+    maps = set(re.findall(r"sender_output (\w+) \w+", GUIDE))  # one sender's entry of a map
+    assert maps == {"webhook_secrets", "webhook_urls"}
+    used |= maps
     assert used and used <= set(TF["output"]), used - set(TF["output"])
 
 
@@ -514,7 +537,9 @@ def preconditions() -> list[dict[str, str]]:
 
 
 def test_a_fractional_cpu_needs_a_concurrency_of_one():
-    [rule] = [p for p in preconditions() if "tonumber(var.cpu)" in p["condition"]]
+    [rule] = [
+        p for p in preconditions() if "var.max_instance_request_concurrency" in p["condition"]
+    ]
     assert rule["condition"] == (
         "${tonumber(var.cpu) >= 1 || var.max_instance_request_concurrency == 1}"
     )
@@ -556,15 +581,11 @@ def test_the_deployer_acts_as_this_deployments_accounts_only():
     grant = RESOURCES["google_service_account_iam_member"]["deployer_acts_as"]
     assert grant["role"] == "roles/iam.serviceAccountUser"
     assert grant["member"] == "${var.deployer}"
-    accounts = re.findall(
-        r"google_service_account\.(\w+)(?:\[\W*(\w+)\W*\])?\.name", grant["for_each"]
-    )
-    assert sorted(accounts) == [
-        ("build", ""),
-        ("invoker", ""),
-        ("runtime", "events"),
-        ("runtime", "webhook"),
-    ]
+    accounts = flat(grant["for_each"])
+    assert "{for key, account in google_service_account.runtime : key => account.name}" in accounts
+    assert "build = google_service_account.build.name" in accounts
+    assert "invoker = google_service_account.invoker.name" in accounts
+    assert len(re.findall(r"google_service_account\.\w+", accounts)) == 3
     # Never on the project: only on the accounts this configuration creates.
     assert not any(b["role"] == "roles/iam.serviceAccountUser" for k, _, b in iam_members()
                    if k.startswith("google_project_iam"))  # fmt: skip
@@ -573,10 +594,11 @@ def test_the_deployer_acts_as_this_deployments_accounts_only():
 
 
 def test_a_private_webhook_admits_only_the_invokers_named():
+    # Which members, on which sender's function: tests/test_senders.py.
     grant = RESOURCES["google_cloud_run_service_iam_member"]["webhook_invokers"]
-    assert grant["for_each"] == "${toset(var.webhook_public ? [] : var.webhook_invokers)}"
-    assert grant["service"] == '${google_cloudfunctions2_function.link["webhook"].name}'
-    assert grant["role"] == "roles/run.invoker" and grant["member"] == "${each.value}"
+    assert grant["for_each"] == "${module.senders.invoker_grants}"
+    assert grant["service"] == "${google_cloudfunctions2_function.link[each.value.sender].name}"
+    assert grant["role"] == "roles/run.invoker" and grant["member"] == "${each.value.member}"
     assert TF["variable"]["webhook_invokers"]["default"] == []
 
 
@@ -603,3 +625,19 @@ def test_the_example_says_which_values_are_defaults_and_those_are():
             assert literal == default or str(literal) == str(default), name
         else:
             assert literal != default, f"{name} is marked EXAMPLE but shows the default"
+
+
+@pytest.mark.processes
+def test_the_guides_sender_output_reads_one_senders_entry(tmp_path):
+    [line] = re.findall(r"^ *(sender_output\(\) \{.*\})$", GUIDE, re.MULTILINE)
+    fake = tmp_path / "terraform"  # prints what `terraform output -json webhook_urls` would
+    fake.write_text('#!/bin/sh\necho \'{"mes": "https://mes.example", "jira": "https://j"}\'\n')
+    fake.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", f"{line}\nsender_output webhook_urls mes"],
+        env=os.environ | {"PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == "https://mes.example\n"

@@ -29,9 +29,14 @@ BUILT_IN = {
 }
 
 
-def rendered(name_prefix: str = "tulip-link", stuck_seconds: int = 1800) -> str:
+def rendered(
+    name_prefix: str = "tulip-link",
+    stuck_seconds: int = 1800,
+    functions: tuple[str, ...] = ("webhook", "events"),
+) -> str:
     """The template as Terraform's templatefile() renders it with these values."""
-    values = {"name_prefix": name_prefix, "stuck_seconds": str(stuck_seconds)}
+    services = ", ".join(f'\\"{name_prefix}-{key}\\"' for key in functions)
+    values = {"name_prefix": name_prefix, "stuck_seconds": str(stuck_seconds), "services": services}
     text = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], TEMPLATE)
     assert "${" not in text and "%{" not in text
     return text
@@ -40,15 +45,20 @@ def rendered(name_prefix: str = "tulip-link", stuck_seconds: int = 1800) -> str:
 def test_terraform_passes_the_template_exactly_the_values_it_uses():
     passed = set(re.findall(r"(\w+)\s*=", DASHBOARD["dashboard_json"].split("{", 1)[1]))
     used = set(re.findall(r"\$\{(\w+)\}", TEMPLATE))
-    assert passed == used == {"name_prefix", "stuck_seconds"}
+    assert passed == used == {"name_prefix", "stuck_seconds", "services"}
     assert "dashboard.json.tftpl" in DASHBOARD["dashboard_json"]
     assert DASHBOARD["depends_on"] == ["${time_sleep.metric_available}"]
 
 
-@pytest.mark.parametrize("prefix", ["tulip-link", "plant-7-links"])
-def test_the_dashboard_is_what_the_dashboards_api_accepts(prefix):
+@pytest.mark.parametrize(
+    "prefix, functions",
+    [("tulip-link", ("webhook", "events")), ("plant-7-links", ("mes", "jira", "events"))],
+)
+def test_the_dashboard_is_what_the_dashboards_api_accepts(prefix, functions):
     # Strict: an unknown field or enum value raises, as the API would refuse it.
-    dashboard = Dashboard.from_json(rendered(prefix), ignore_unknown_fields=False)
+    text = rendered(prefix, functions=functions)
+    dashboard = Dashboard.from_json(text, ignore_unknown_fields=False)
+    assert all(f'\\"{prefix}-{key}\\"' in text for key in functions)
     assert dashboard.display_name == f"{prefix}: links"
     assert len(dashboard.grid_layout.widgets) >= 10
 
@@ -87,6 +97,7 @@ def test_the_dashboard_covers_what_an_operator_watches():
     for needed in (
         "link_outcomes",  # links by outcome and errorCode
         "metric.label.error_code",
+        "metric.label.sender",  # which system is failing
         "REDUCE_PERCENTILE_50",
         "REDUCE_PERCENTILE_95",
         "REDUCE_PERCENTILE_99",  # Tulip latency
@@ -97,6 +108,14 @@ def test_the_dashboard_covers_what_an_operator_watches():
         "request_latencies",
     ):
         assert needed in text, needed
+
+
+def test_the_outcomes_carry_the_sender_the_log_lines_name():
+    # The field both functions bind on every line of a request (tests/test_queue.py logs it).
+    metric = RESOURCES["google_logging_metric"]["link_outcomes"]
+    assert metric["label_extractors"]["sender"] == "EXTRACT(jsonPayload.sender)"
+    labels = {label["key"] for label in one(metric["metric_descriptor"])["labels"]}
+    assert {"event", "error_code", "function", "sender"} == labels
 
 
 def test_each_chart_says_what_a_good_and_a_bad_picture_look_like():

@@ -388,3 +388,27 @@ def test_queued_answers_fit_their_documented_schemas(client, pubsub):
     schema("BatchQueued").validate(batch.json)
     pubsub.stop()
     schema("Error").validate(client.post("/", json=request_body()).json)
+
+
+def test_the_senders_name_is_on_every_line_and_travels_with_the_link(client, pubsub, env, capsys):
+    env.set(WEBHOOK_SENDER="mes")
+    assert client.post("/", json=request_body()).status_code == 202
+    [message] = queued(pubsub)
+    assert message.attributes["sender"] == "mes"
+    [line] = log_lines(capsys.readouterr().out)
+    assert line["sender"] == "mes"
+
+
+def test_the_events_function_logs_the_sender_of_a_queued_link(client, env, tulip, capsys):
+    tulip.put(link_url(), status=204)
+    envelope = marked(request_body())
+    envelope["message"]["attributes"]["sender"] = "jira"
+    assert client.post("/", json=envelope).status_code == 200
+    [line] = log_lines(capsys.readouterr().out)
+    assert line["sender"] == "jira"
+
+
+def test_a_sender_name_that_cannot_go_into_names_is_misconfigured(client, env):
+    env.set(WEBHOOK_SENDER="MES system")
+    response = client.post("/", json=request_body())
+    assert response.status_code == 500 and "WEBHOOK_SENDER" in response.json["message"]

@@ -138,6 +138,7 @@ def function_environment(
     if queue is not None:
         env.setdefault("WEBHOOK_DELIVERY", "queue")
         env.setdefault("WEBHOOK_QUEUE_TOPIC", queue.requests_topic)
+        env.setdefault("WEBHOOK_SENDER", "webhook")  # infra/'s name for the one sender
         env["PUBSUB_EMULATOR_HOST"] = str(pubsub_host)  # the runner's Pub/Sub, never Google's
     return env, made
 

@@ -1,4 +1,4 @@
-"""The functions `make bench` compares tulip-link with, served by functions-framework as it is.
+"""The functions the benches compare tulip-link with, served by functions-framework as it is.
 
 - `minimal`: keep-alive `http.client` PUT, credentials in memory, no validation: the practical
   ceiling for a function on this framework.
@@ -6,8 +6,10 @@
   read per request, `requests.put` per request (a new connection each time), no validation.
 - `bare`: answers at once; it only imports what the others import (functions-framework,
   requests, pydantic, the Secret Manager client), the baseline for cold starts.
+- `parse_only` (`devtools.bench.bodies`): reads the body whole and parses it, then answers: what
+  reading a body costs any function in memory.
 
-All three read `TULIP_BASE_URL`; `minimal` the token from `TULIP_API_KEY`/`TULIP_API_SECRET`,
+The first three read `TULIP_BASE_URL`; `minimal` the token from `TULIP_API_KEY`/`TULIP_API_SECRET`,
 `naive` from the secret `TULIP_CREDENTIALS_SECRET` through `SECRET_MANAGER_EMULATOR_HOST`.
 """
 

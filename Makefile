@@ -40,11 +40,14 @@ PORT ?= 8080
 SIMULATOR_PORT ?= 8081
 EVENTS_PORT ?= 8082
 PUBSUB_PORT ?= 8085
+PUBSUB_STATE_PORT ?= 8084
+CONSOLE_PORT ?= 8083
 MIN_BACKOFF ?= 10
 MAX_BACKOFF ?= 600
 MAX_DELIVERY_ATTEMPTS ?= 5
 RUN := $(BIN)/python -m devtools.run --host $(HOST) --port $(PORT) \
 	--simulator-port $(SIMULATOR_PORT) --events-port $(EVENTS_PORT) --pubsub-port $(PUBSUB_PORT) \
+	--pubsub-state-port $(PUBSUB_STATE_PORT) --console-port $(CONSOLE_PORT) \
 	--min-backoff $(MIN_BACKOFF) --max-backoff $(MAX_BACKOFF) \
 	--max-delivery-attempts $(MAX_DELIVERY_ATTEMPTS)
 
@@ -57,8 +60,10 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(RUN) --demo
 
-## test: lint, then every test (sets up .venv first if needed)
+## test: lint, then every test (sets up .venv first if needed, and, as root, the browser the
+## console's test drives)
 test: lint
+	@devtools/install_browser.sh
 	$(BIN)/python -m pytest
 
 ## quick: the tests that start no process (unit, through the app, infra parsing): seconds

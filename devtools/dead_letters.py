@@ -38,9 +38,12 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+
+import grpc
 
 from function.intake import INTAKE_REQUEST_ID
 
@@ -144,12 +147,26 @@ class DeadLetter:
 class Pubsub:
     """The two clients, and what the tool does with them."""
 
-    def __init__(self) -> None:
+    def __init__(self, emulator: str | None = None) -> None:
+        """Google's Pub/Sub (or `PUBSUB_EMULATOR_HOST`'s); `emulator`: a local one at that
+        host:port, over plaintext gRPC (the local console's)."""
         from google.cloud import pubsub_v1
 
-        self._subscriber = pubsub_v1.SubscriberClient()
+        subscriber: dict[str, Any] = {}
+        publisher: dict[str, Any] = {}
+        if emulator is not None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+            from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+            channel, anonymous = grpc.insecure_channel(emulator), AnonymousCredentials()
+            subscriber["transport"] = SubscriberGrpcTransport(
+                channel=channel, credentials=anonymous
+            )
+            publisher["transport"] = PublisherGrpcTransport(channel=channel, credentials=anonymous)
+        self._subscriber = pubsub_v1.SubscriberClient(**subscriber)
         options = pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
-        self._publisher = pubsub_v1.PublisherClient(publisher_options=options)
+        self._publisher = pubsub_v1.PublisherClient(publisher_options=options, **publisher)
 
     def pull_all(self, subscription: str) -> list[DeadLetter]:
         """Every message `subscription` holds, held for HOLD_SECONDS, in publish order."""
@@ -297,7 +314,11 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = signal.signal(signal.SIGINT, self._record)
+        self._previous: Any = None
+        # Only the main thread may set a handler; elsewhere (the local console's replay button)
+        # nothing reaches it from a keyboard anyway.
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._record)
 
     def _record(self, number: int, frame: object) -> None:
         if self.requested:
@@ -305,7 +326,8 @@ class Interrupts:
         self.requested = True
 
     def restore(self) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def list_command(

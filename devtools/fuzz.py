@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def fuzz(delivery: str, examples: int, seed: int, extra: list[str]) -> int:
     """One mode: serve it, run schemathesis against it, stop; schemathesis's exit status."""
-    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    ports = Ports(*(free_port() for _ in range(6)))
     queue = Layout() if delivery == "queue" else None
     env, _ = function_environment(
         without_settings(os.environ) | {"WEBHOOK_AUTH": "none", "WEBHOOK_DELIVERY": delivery},

@@ -1,7 +1,7 @@
 """A local Pub/Sub: Google's Publisher and Subscriber gRPC APIs on 127.0.0.1, with push, retries,
 ordering and dead letters as Pub/Sub has them.
 
-    python -m devtools.pubsub_emulator [--port 8085]
+    python -m devtools.pubsub_emulator [--port 8085] [--state-port 8084]
 
 The real `google-cloud-pubsub` client reaches it through `PUBSUB_EMULATOR_HOST` (plaintext gRPC,
 no credentials), so the function, the runner and `devtools.dead_letters` use the same client they
@@ -55,6 +55,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 import grpc
@@ -623,12 +624,45 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--state-port", type=int, help="also serve GET /state (state() as JSON) on this port"
+    )
     args = parser.parse_args()
     emulator = PubsubEmulator(args.port, args.host)
     print(f"Local Pub/Sub on {args.host}:{emulator.port}", flush=True)
+    state_server = None
+    if args.state_port is not None:
+        state_server = serve_state(emulator, args.host, args.state_port)
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
+    if state_server is not None:
+        state_server.shutdown()
+        state_server.server_close()
     emulator.stop()
+
+
+def serve_state(emulator: PubsubEmulator, host: str, port: int) -> ThreadingHTTPServer:
+    """`GET /state` on `host:port`: `emulator.state()` as JSON, for the local console (it reads
+    what the messages are doing without pulling one). Serves in a thread of its own."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/state":
+                self.send_error(404)
+                return
+            body = json.dumps(emulator.state()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass  # polled every second: not worth a line each
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="state", daemon=True).start()
+    return server
 
 
 if __name__ == "__main__":

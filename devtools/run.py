@@ -7,6 +7,10 @@ set as `infra/` sets them (`--min-backoff`, `--max-backoff` and `--max-delivery-
 them for demos and tests). `WEBHOOK_DELIVERY=direct` runs the webhook function alone, calling
 Tulip while the caller waits.
 
+`devtools.console` serves a page that shows all of it at work (on 127.0.0.1 only: its buttons act
+without the webhook's secret); the functions' stdout passes through this process on its way to
+the terminal, so that the page can show what they answered.
+
 Settings come from the environment, then from `.env` (`KEY=value` lines); a setting you gave is
 never replaced by a default.
 
@@ -42,6 +46,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -50,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devtools.console import Pieces, RequestLog, replay_dead_letters
+from devtools.console import serve as serve_console
 from devtools.pubsub_emulator import DEFAULT_PORT as DEFAULT_PUBSUB_PORT
 from devtools.pubsub_emulator import Layout
 from devtools.sign import auth_mode, signed_headers
@@ -190,12 +197,14 @@ def first_secret(env: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class Ports:
-    """Where each piece listens (`events` and `pubsub` only in queue mode)."""
+    """Where each piece listens (`events` and the local Pub/Sub's two only in queue mode)."""
 
     function: int
     simulator: int
     events: int
     pubsub: int
+    pubsub_state: int  # the local Pub/Sub's GET /state, which the console reads
+    console: int
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator-port", type=int, default=8081)
     parser.add_argument("--events-port", type=int, default=8082, help="queue mode")
     parser.add_argument("--pubsub-port", type=int, default=DEFAULT_PUBSUB_PORT, help="queue mode")
+    parser.add_argument(
+        "--pubsub-state-port", type=int, default=8084, help="queue mode: its state, as JSON"
+    )
+    parser.add_argument("--console-port", type=int, default=8083, help="the page to watch")
     parser.add_argument(
         "--min-backoff",
         type=float,
@@ -244,7 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     given = {**read_env_file(args.env_file), **os.environ}
     use_simulator = not given.get("TULIP_BASE_URL", "").strip()
     simulator_url = f"http://{LOOPBACK}:{args.simulator_port}" if use_simulator else None
-    ports = Ports(args.port, args.simulator_port, args.events_port, args.pubsub_port)
+    ports = Ports(
+        args.port,
+        args.simulator_port,
+        args.events_port,
+        args.pubsub_port,
+        args.pubsub_state_port,
+        args.console_port,
+    )
     queue = None
     if (given.get("WEBHOOK_DELIVERY", "").strip() or "queue") == "queue":
         queue = Layout(
@@ -264,8 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     if queue is not None:
         needed.append((ports.events, "the events function", "EVENTS_PORT"))
         needed.append((ports.pubsub, "the local Pub/Sub", "PUBSUB_PORT"))
+        needed.append((ports.pubsub_state, "the local Pub/Sub's state", "PUBSUB_STATE_PORT"))
+    if not args.demo:
+        needed.append((ports.console, "the console", "CONSOLE_PORT"))
     for port, what, variable in needed:
-        if not port_is_free(args.host, port):
+        host = LOOPBACK if variable in ("CONSOLE_PORT", "PUBSUB_STATE_PORT") else args.host
+        if not port_is_free(host, port):
             raise SystemExit(
                 f"Port {port} (for {what}) is in use: stop what uses it, or choose another "
                 f"(make run {variable}=...)"
@@ -273,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = StopSignals()
     children = Children()
+    requests = RequestLog()
+    console = None
     try:
         start_servers(
             children,
@@ -282,9 +308,29 @@ def main(argv: list[str] | None = None) -> int:
             simulator=use_simulator,
             queue=queue,
             env=env,
+            requests=requests,
         )
         if args.demo:
             return demo(ports, env, simulator_url, queued=queue is not None)
+        console = serve_console(
+            Pieces(
+                requests=requests,
+                simulator_url=simulator_url,
+                pubsub_state_url=(
+                    None if queue is None else f"http://{LOOPBACK}:{ports.pubsub_state}/state"
+                ),
+                send_example=lambda: send_example(ports.function, env, args.example),
+                replay=None
+                if queue is None
+                else replay_dead_letters(
+                    f"{LOOPBACK}:{ports.pubsub}",
+                    queue.dead_letter_subscription,
+                    queue.requests_topic,
+                ),
+            ),
+            LOOPBACK,  # never wider: its buttons act without the webhook's secret
+            ports.console,
+        )
         explain(args.host, ports, env, simulator_url, queue, made_secret, args.example)
         children.wait_any(stop)
         return 1  # a child stopped on its own
@@ -292,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         stop.ignore_further()  # nothing may interrupt the cleanup below
+        if console is not None:
+            console.shutdown()
+            console.server_close()
         children.stop()
 
 
@@ -304,10 +353,12 @@ def start_servers(
     simulator: bool,
     queue: Layout | None,
     env: Mapping[str, str],
+    requests: RequestLog | None = None,
 ) -> None:
     """Start the simulator (with `simulator`), then, with `queue`, the local Pub/Sub and the
-    events function, and the webhook function with `env`; return once all of them listen and
-    the queue's topics and subscriptions exist."""
+    events function, and the webhook function with `env` (the lines both functions write also
+    go to `requests`); return once all of them listen and the queue's topics and
+    subscriptions exist."""
     if simulator:
         started = children.start(
             ["devtools.tulip_simulator", "--host", host, "--port", str(ports.simulator)],
@@ -316,15 +367,26 @@ def start_servers(
         wait_for_port(host, ports.simulator, started, "The Tulip simulator", stop)
     if queue is not None:
         started = children.start(
-            ["devtools.pubsub_emulator", "--host", host, "--port", str(ports.pubsub)], os.environ
-        )
+            ["devtools.pubsub_emulator", "--host", host, "--port", str(ports.pubsub),
+             "--state-port", str(ports.pubsub_state)],
+            os.environ,
+        )  # fmt: skip
         wait_for_port(host, ports.pubsub, started, "The local Pub/Sub", stop)
-        started = children.start(_function_args(host, ports.events), events_environment(env))
+        started = children.start(
+            _function_args(host, ports.events),
+            events_environment(env),
+            lines=None if requests is None else requests.feed_delivery,
+        )
         wait_for_port(host, ports.events, started, "The events function", stop)
-    started = children.start(_function_args(host, ports.function), env)
+    started = children.start(
+        _function_args(host, ports.function),
+        env,
+        lines=None if requests is None else requests.feed,
+    )
     wait_for_port(host, ports.function, started, "The function", stop)
+    # After the last child is started: no thread (nor the client's gRPC channel) may be forked.
+    children.copy_output()
     if queue is not None:
-        # After the last child is started: the client's gRPC channel must not be forked.
         queue.create(f"{LOOPBACK}:{ports.pubsub}", f"http://{LOOPBACK}:{ports.events}/")
 
 
@@ -363,19 +425,48 @@ class Children:
     def __init__(self, output: IO[bytes] | None = None) -> None:
         self._processes: list[subprocess.Popen[bytes]] = []
         self._output = output  # where their stdout and stderr go (None: ours)
+        self._copies: list[tuple[IO[bytes], Callable[[bytes], None]]] = []
+        self._copying: list[threading.Thread] = []
 
-    def start(self, module_and_args: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        module_and_args: list[str],
+        env: Mapping[str, str],
+        lines: Callable[[bytes], None] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start a child; with `lines`, its stdout goes through a pipe, each line to `lines`
+        as well as to the output, once `copy_output` is called."""
         process = subprocess.Popen(
             [sys.executable, "-m", *module_and_args],
             cwd=ROOT,
             env=dict(env),
-            stdout=self._output,
+            stdout=self._output if lines is None else subprocess.PIPE,
             stderr=self._output,
             start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - we start no threads
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no thread yet: see below
         )
         self._processes.append(process)
+        if lines is not None:
+            assert process.stdout is not None
+            self._copies.append((process.stdout, lines))
         return process
+
+    def copy_output(self) -> None:
+        """Start copying the piped children's lines (a thread each); call it once every child
+        is started, as a fork with `preexec_fn` is unsafe while threads run."""
+        target = self._output or sys.stdout.buffer
+        for pipe, lines in self._copies:
+
+            def copy(pipe: IO[bytes] = pipe, lines: Callable[[bytes], None] = lines) -> None:
+                for line in pipe:
+                    target.write(line)
+                    target.flush()
+                    lines(line)
+
+            thread = threading.Thread(target=copy, name="copy-output", daemon=True)
+            thread.start()
+            self._copying.append(thread)
+        self._copies.clear()
 
     def wait_any(self, stop: StopSignals) -> None:
         """Until a child exits or a stop signal arrives (`Stopped`)."""
@@ -396,6 +487,10 @@ class Children:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # Their pipes are closed now: let the copies finish before the interpreter does (a
+        # daemon thread still writing to stdout at exit makes Python abort).
+        for thread in self._copying:
+            thread.join(timeout=STOP_SECONDS)
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:
@@ -534,6 +629,9 @@ def explain(
     else:
         print("\nLink two records (from the repository's root; the command signs when it runs):\n")
         print(f"  {command}\n")
+    print(
+        f"Watch it work, and send, fail and replay with a click: http://localhost:{ports.console}/\n"
+    )
     print("Press Ctrl-C to stop.\n", flush=True)
 
 

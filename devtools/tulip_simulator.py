@@ -44,8 +44,9 @@ Switches for tests and demos (JSON bodies, answered with the new setting):
 - `POST /_sim/faults/clear`: Tulip recovers: the faults not yet spent are dropped, the links kept.
 - `POST /_sim/reset`: back to the seed, faults and limits cleared.
 
-What it holds: `GET /_sim/state` (JSON: the tables, the table links with their links, and `log`,
-the last 1000 API calls with their answers, faults included) and `GET /` (an HTML page).
+What it holds: `GET /_sim/state` (JSON: the tables, the table links with their links,
+`faultsPending`, the calls the faults set will still fail, and `log`, the last 1000 API calls
+with their answers, faults included) and `GET /` (an HTML page).
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ class Simulator:
                 "tables": json.loads(json.dumps(self.tables)),
                 "tableLinks": {k: self._state_of(k, v) for k, v in self.table_links.items()},
                 "calls": self.calls,
+                "faultsPending": sum(fault.count for fault in self.faults),
                 "log": list(self.log),
             }
 

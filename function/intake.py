@@ -34,6 +34,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from . import logs
 from .errors import QueueUnavailable
 from .links import LinkRequest
 from .pubsub import Message, Publisher
@@ -92,6 +93,8 @@ class Intake:
         plan = self._service.plan(data)
         if isinstance(plan, Ignored):
             return plan
+        if not plan.batch:
+            logs.bind(**plan.links[0].log_fields())  # as the direct mode's line carries them
         attributes = {FORMAT_ATTRIBUTE: FORMAT, INTAKE_REQUEST_ID: request_id}
         if webhook_id:
             attributes[WEBHOOK_ID] = webhook_id[:1024]  # Pub/Sub's limit on an attribute value

@@ -187,6 +187,15 @@ class LinkRequest(BaseModel):
         """What two requests must not change at the same time: the link and its two records."""
         return (self.link_id, self.left, self.right)
 
+    def log_fields(self) -> dict[str, str]:
+        """How log lines name this link (a single link's lines carry them all)."""
+        return {
+            "tableLinkId": self.link_id,
+            "action": self.action,
+            "leftRecord": self.left,
+            "rightRecord": self.right,
+        }
+
 
 class _BatchDefaults(BaseModel):
     """The top level of a batch: a table link and an action for every item that has none."""

@@ -83,12 +83,7 @@ class LinkService:
             return self._check(plan.links, token, deadline)
         if not plan.batch:
             [link] = plan.links
-            logs.bind(
-                tableLinkId=link.link_id,
-                action=link.action,
-                leftRecord=link.left,
-                rightRecord=link.right,
-            )
+            logs.bind(**link.log_fields())
             return self._change(link, token, deadline, gate=None)
 
         def change(link: LinkRequest, gate: RateGate) -> LinkResult:

@@ -163,14 +163,15 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
     """`python -m devtools.run` on free ports with `settings` in its environment, until the
     block ends; then Ctrl-C (unless the block stopped it), and every port must be free."""
     assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
-    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    ports = Ports(*(free_port() for _ in range(6)))
     env = without_settings(os.environ)
     env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
     env |= settings
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.run", "--port", str(ports.function),
          "--simulator-port", str(ports.simulator), "--events-port", str(ports.events),
-         "--pubsub-port", str(ports.pubsub), "--env-file", os.devnull, *args],
+         "--pubsub-port", str(ports.pubsub), "--pubsub-state-port", str(ports.pubsub_state),
+         "--console-port", str(ports.console), "--env-file", os.devnull, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip

@@ -412,3 +412,14 @@ def test_a_sender_name_that_cannot_go_into_names_is_misconfigured(client, env):
     env.set(WEBHOOK_SENDER="MES system")
     response = client.post("/", json=request_body())
     assert response.status_code == 500 and "WEBHOOK_SENDER" in response.json["message"]
+
+
+def test_a_queued_links_line_names_its_pair_as_a_direct_ones_does(client, pubsub, capsys):
+    body = request_body()
+    assert client.post("/", json=body).status_code == 202
+    [line] = log_lines(capsys.readouterr().out)
+    assert (line["event"], line["leftRecord"], line["rightRecord"]) == (
+        "link.queued",
+        body["leftRecord"],
+        body["rightRecord"],
+    )

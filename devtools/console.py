@@ -24,8 +24,8 @@ runner's curl command signs it; replay the dead letters, through `devtools.dead_
 operator would. The page is plain HTML that works without JavaScript (the buttons are forms, a
 reload shows the news); a short script polls `/live` (JSON: the sections, rendered here, so
 there is one renderer) every second and sends the forms without leaving the page. `/state.json`
-is the data behind it, for scripts. Not deployed; listens on 127.0.0.1 unless the runner is told
-otherwise.
+is the data behind it, for scripts. Not deployed; the runner serves it on 127.0.0.1 only, whatever
+its `--host`: the buttons act without the webhook's secret.
 """
 
 from __future__ import annotations
@@ -43,14 +43,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devtools import dead_letters
 from function.intake import INTAKE_REQUEST_ID
+from function.outcomes import RULES
 
 KEPT = 50  # requests, calls and messages shown: the newest
 POLL_MS = 1000
 TIMEOUT = 2.0  # a piece slower than this to answer is shown as unavailable
-OUTCOME_EVENTS = frozenset(
-    {"link.done", "link.queued", "link.rejected", "link.failed", "link.valid", "link.ignored"}
-)
+# The lines that end a request, or a link of it (the status table's events), and a batch's summary.
+OUTCOME_EVENTS = frozenset({rule.event for rule in RULES.values()} | {"link.batch"})
 FAULTS: Mapping[str, tuple[str, dict[str, Any]]] = {
     "down": ("down: 503 until it recovers", {"status": 503}),
     "503": ("503 for the next calls", {"status": 503}),
@@ -136,7 +137,7 @@ def _outcome_line(line: bytes, key: str) -> dict[str, Any] | None:
         return None
     if not isinstance(fields, dict) or not fields.get(key):
         return None
-    if fields.get("event") not in OUTCOME_EVENTS | {"link.batch"}:
+    if fields.get("event") not in OUTCOME_EVENTS:
         return None
     return fields
 
@@ -211,8 +212,8 @@ def _messages(state: Mapping[str, Any]) -> dict[str, Any]:
                     "deliveryAttempts": message["deliveryAttempts"],
                     "lastStatus": message["lastStatus"],
                     "requestId": attributes.get(INTAKE_REQUEST_ID),
-                    "sourceAttempts": attributes.get("CloudPubSubDeadLetterSourceDeliveryCount"),
-                    "replayCount": attributes.get("replayCount"),
+                    "sourceAttempts": attributes.get(dead_letters.SOURCE_DELIVERY_COUNT),
+                    "replayCount": attributes.get(dead_letters.REPLAY_COUNT),
                 }
             )
     return {kind: messages[-KEPT:][::-1] for kind, messages in shown.items()}
@@ -223,10 +224,10 @@ def _tulip(state: Mapping[str, Any], requests: list[dict[str, Any]]) -> dict[str
     calls = []
     for call in state["log"][-KEPT:]:
         calls.append(call | {"requestId": _request_of(call, requests)})
-    made: dict[tuple[str, str, str], str | None] = {}
+    made: dict[tuple[Any, ...], str | None] = {}
     for call in calls:
         if call["method"] == "PUT" and call["action"] == "link" and call["status"] == 204:
-            made[(call["tableLinkId"], call["leftRecord"], call["rightRecord"])] = call["requestId"]
+            made[_key(call)] = call["requestId"]
     links = []
     for link_id, link in state["tableLinks"].items():
         pairs = []
@@ -253,15 +254,12 @@ def _tulip(state: Mapping[str, Any], requests: list[dict[str, Any]]) -> dict[str
 
 def _request_of(call: Mapping[str, Any], requests: Iterable[Mapping[str, Any]]) -> str | None:
     """The latest request, arrived before `call`, that named `call`'s pair."""
-    pair = (call.get("tableLinkId"), call.get("leftRecord"), call.get("rightRecord"))
+    pair = _key(call)
     if None in pair:
         return None
     for request in requests:  # newest first
-        if request["at"] > call["at"]:
-            continue
-        for link in request["links"]:
-            if (link["tableLinkId"], link["leftRecord"], link["rightRecord"]) == pair:
-                return str(request["requestId"])
+        if request["at"] <= call["at"] and any(_key(link) == pair for link in request["links"]):
+            return str(request["requestId"])
     return None
 
 
@@ -291,7 +289,7 @@ def press(pieces: Pieces, action: str, form: Mapping[str, str]) -> str:
         return "A real Tulip cannot be made to fail from here."
     if action == "recover":
         cleared = _post(f"{pieces.simulator_url}/_sim/faults/clear", {})["cleared"]
-        if cleared >= DOWN_CALLS // 2:
+        if _is_down(cleared):
             return "Tulip recovered: it answers again."
         return f"Tulip recovered: it answers again ({cleared} failing calls were still to come)."
     if action == "fault":
@@ -311,6 +309,11 @@ def press(pieces: Pieces, action: str, form: Mapping[str, str]) -> str:
     return f"No such button: {action!r}."
 
 
+def _is_down(failing_calls: int) -> bool:
+    """Whether that many calls still to fail is the "down" fault (not a count someone chose)."""
+    return failing_calls >= DOWN_CALLS // 2
+
+
 def _post(url: str, body: Mapping[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
@@ -325,8 +328,6 @@ def replay_dead_letters(pubsub_host: str, subscription: str, topic: str) -> Call
     Pub/Sub, its summary line as the answer."""
 
     def replay() -> str:
-        from devtools import dead_letters
-
         out = io.StringIO()
         status = dead_letters.replay_command(
             dead_letters.Pubsub(pubsub_host),
@@ -428,7 +429,7 @@ def _queue_html(queue: Mapping[str, Any] | None, follow: str) -> str:
     if "unavailable" in queue:
         return _empty(7, f"The local Pub/Sub is unavailable: {queue['unavailable']}.")
     rows = []
-    for kind, label in (("waiting", "waiting"), ("deadLetters", "dead letter")):
+    for kind in ("waiting", "deadLetters"):
         for message in queue[kind]:
             if kind == "waiting":
                 where = "being delivered" if message["state"] == "outstanding" else "waiting"
@@ -436,7 +437,7 @@ def _queue_html(queue: Mapping[str, Any] | None, follow: str) -> str:
                     where = "waiting to be retried"
                 attempts = str(message["deliveryAttempts"])
             else:
-                where = label
+                where = "dead letter"
                 attempts = f"{message['sourceAttempts'] or '?'} (then dead-lettered)"
             last = message["lastStatus"]
             rows.append(
@@ -479,16 +480,15 @@ def _calls_html(tulip: Mapping[str, Any] | None, follow: str) -> str:
 def _links_html(tulip: Mapping[str, Any] | None, follow: str) -> str:
     if tulip is None or "unavailable" in tulip:
         return "<p>The simulator's links are shown here when it runs.</p>"
+    e = html.escape
     parts = []
     for link in tulip["links"]:
-        e = html.escape
         deleted = " (deleted)" if link["deleted"] else ""
         items = []
         for pair in link["pairs"]:
             mark = ' <strong class="new">new</strong>' if pair["new"] else ""
-            followed = ' class="followed"' if follow and pair["requestId"] == follow else ""
             items.append(
-                f"<li{followed}>{e(pair['left'])} &harr; {e(pair['right'])}{mark}"
+                f"<li{_followed(pair['requestId'], follow)}>{e(pair['left'])} &harr; {e(pair['right'])}{mark}"
                 + (f" {_request_id_html(pair['requestId'], follow)}" if pair["requestId"] else "")
                 + "</li>"
             )
@@ -505,16 +505,24 @@ def _tulip_state_html(tulip: Mapping[str, Any] | None) -> str:
     if "unavailable" in tulip:
         return "Tulip: the simulator is unavailable."
     pending = tulip["faultsPending"]
-    if pending >= DOWN_CALLS // 2:
+    if _is_down(pending):
         return '<span class="bad">Tulip is down</span> (503 to every call).'
     if pending:
         return f'<span class="bad">Tulip fails</span> the next {pending} calls.'
     return '<span class="good">Tulip answers.</span>'
 
 
+def _followed(request_id: str | None, follow: str) -> str:
+    """The class that marks an element of the request being followed."""
+    return ' class="followed"' if follow and request_id == follow else ""
+
+
 def _row(request_id: str | None, follow: str, *cells: str) -> str:
-    followed = ' class="followed"' if follow and request_id == follow else ""
-    return f"<tr{followed}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+    return (
+        f"<tr{_followed(request_id, follow)}>"
+        + "".join(f"<td>{cell}</td>" for cell in cells)
+        + "</tr>"
+    )
 
 
 def _empty(columns: int, text: str) -> str:

@@ -278,18 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     check_settings(env)
     if queue is not None:
         check_settings(events_environment(env))
-    needed = [(ports.function, "the function", "PORT")]
+    needed = [(args.host, ports.function, "the function", "PORT")]
     if use_simulator:
-        needed.append((ports.simulator, "the simulator", "SIMULATOR_PORT"))
+        needed.append((args.host, ports.simulator, "the simulator", "SIMULATOR_PORT"))
     if queue is not None:
-        needed.append((ports.events, "the events function", "EVENTS_PORT"))
-        needed.append((ports.pubsub, "the local Pub/Sub", "PUBSUB_PORT"))
-        needed.append((ports.pubsub_state, "the local Pub/Sub's state", "PUBSUB_STATE_PORT"))
+        needed.append((args.host, ports.events, "the events function", "EVENTS_PORT"))
+        needed.append((args.host, ports.pubsub, "the local Pub/Sub", "PUBSUB_PORT"))
+        needed.append(
+            (args.host, ports.pubsub_state, "the local Pub/Sub's state", "PUBSUB_STATE_PORT")
+        )
     if not args.demo:
-        needed.append((ports.console, "the console", "CONSOLE_PORT"))
-    for port, what, variable in needed:
-        host = LOOPBACK if variable in ("CONSOLE_PORT", "PUBSUB_STATE_PORT") else args.host
-        if not port_is_free(host, port):
+        needed.append((LOOPBACK, ports.console, "the console", "CONSOLE_PORT"))
+    for where, port, what, variable in needed:
+        if not port_is_free(where, port):
             raise SystemExit(
                 f"Port {port} (for {what}) is in use: stop what uses it, or choose another "
                 f"(make run {variable}=...)"

@@ -15,7 +15,8 @@ The body is a GitHub push as its documentation shows one (commits with their fil
 as large as asked; tulip-link checks its HMAC signature (`hmac-sha256`, as GitHub signs), maps it
 with a `LINK_MAPPING` and queues one link to the local Pub/Sub. `parse only` (the framework,
 `request.get_data()` and `json.loads`, answering at once) is what any function that reads the
-body pays: the baseline.
+body pays: the baseline. Both are served, and their secrets held, as `make bench` serves and
+holds them (`devtools.bench.measure`).
 
 Not part of the tests: the numbers depend on the machine and the Python build.
 """
@@ -25,34 +26,32 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import http.client
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from devtools.bench.measure import FUNCTIONS, ROOT, TOPIC, _pubsub
-from devtools.run import free_port, without_settings
-from devtools.secret_manager_emulator import SecretManagerEmulator
-from devtools.sign import signed_headers
+from devtools.bench.measure import (
+    FUNCTIONS,
+    TOKEN_SECRET,
+    TOPIC,
+    WEBHOOK_SECRET,
+    Variant,
+    _headers,
+    _post,
+    _pubsub,
+    _secret_manager,
+    _serving,
+)
+from devtools.run import free_port
 
 MIB = 1024 * 1024
-SECRET = "projects/bench/secrets/webhook-secret"
-TOKEN = "projects/bench/secrets/tulip-token"
-KEY = "bench only: not a real secret"
 MAPPING = {
     "when": "ref == 'refs/heads/main'",
     "tableLinkId": "'Bench_1'",
     "leftRecord": "head_commit.id",
     "rightRecord": "repository.full_name",
 }
-READY_SECONDS = 60
 
 
 def push_event(size: int) -> bytes:
@@ -93,26 +92,34 @@ def main(argv: list[str] | None = None) -> int:
     with _secret_manager() as secrets, _pubsub() as pubsub:
         tulip_link = {
             "TULIP_BASE_URL": "http://127.0.0.1:9",  # queue mode: never called
-            "TULIP_CREDENTIALS_SECRET": TOKEN,
+            "TULIP_CREDENTIALS_SECRET": TOKEN_SECRET,
             "SECRET_MANAGER_EMULATOR_HOST": secrets.host,
             "PUBSUB_EMULATOR_HOST": pubsub.host,
             "GOOGLE_CLOUD_PROJECT": "bench",
             "WEBHOOK_AUTH": "hmac-sha256",
-            "WEBHOOK_SECRET": SECRET,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "WEBHOOK_DELIVERY": "queue",
             "WEBHOOK_QUEUE_TOPIC": TOPIC,
             "LINK_MAPPING": json.dumps(MAPPING),
             "MAX_BODY_BYTES": str(32 * MIB),
         }
+        # Both answer make bench's small body 200: not a push event, so the mapping ignores it.
+        variants = (
+            Variant("parse only", FUNCTIONS, "parse_only", {}),
+            Variant(
+                "tulip-link", "main.py", "link_records", tulip_link, signed=True, auth="hmac-sha256"
+            ),
+        )
         for size in sizes:
             body = push_event(int(size * MIB))
             row = {"size_mib": round(len(body) / MIB, 2)}
-            for name, source, target, env, signed in (
-                ("parse only", FUNCTIONS, "parse_only", {}, False),
-                ("tulip-link", "main.py", "link_records", tulip_link, True),
-            ):
-                row[name] = _growth(source, target, env, body, signed, args.concurrency)
-                print(f"{row['size_mib']} MiB x {args.concurrency}: {name} {row[name]}", flush=True)
+            for variant in variants:
+                row[variant.name] = _growth(variant, body, args.concurrency)
+                print(
+                    f"{row['size_mib']} MiB x {args.concurrency}: {variant.name} "
+                    f"{row[variant.name]}",
+                    flush=True,
+                )
             rows.append(row)
 
     print(f"\nPeak memory growth per byte of body in flight, {args.concurrency} at once")
@@ -123,69 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _growth(
-    source: str,
-    target: str,
-    env: Mapping[str, str],
-    body: bytes,
-    signed: bool,
-    concurrency: int,
-) -> float:
-    def headers(of: bytes) -> dict[str, str]:
-        signature = signed_headers("hmac-sha256", KEY, of, now=time.time()) if signed else {}
-        return {"Content-Type": "application/json", **signature}
+def _growth(variant: Variant, body: bytes, concurrency: int) -> float:
+    port = free_port()
 
-    with _serving(source, target, env) as (port, master):
-        small = push_event(4096)  # first: imports, clients, secrets, a publish
-        _post(port, headers(small), small)
-        worker = _worker(master)  # forked by now: it answered
+    def post(what: bytes) -> None:
+        status = _post(port, _headers(variant, what), what)
+        if status >= 300:
+            raise SystemExit(f"{variant.name} answered {status}")
+
+    with _serving(variant, port) as (process, _):
+        post(push_event(4096))  # first a small one: imports, clients, secrets, a publish
+        worker = _worker(process.pid)  # forked by now: it answered
         before = _memory_kb(worker, "VmRSS")
         with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(lambda _: _post(port, headers(body), body), range(concurrency)))
+            list(pool.map(lambda _: post(body), range(concurrency)))
         peak = _memory_kb(worker, "VmHWM")
     return (peak - before) * 1024 / (len(body) * concurrency)
-
-
-@contextlib.contextmanager
-def _serving(source: str, target: str, env: Mapping[str, str]) -> Iterator[tuple[int, int]]:
-    """The function served as deployed; yields its port and its (gunicorn's master) pid."""
-    port = free_port()
-    command = [sys.executable, "-m", "functions_framework", "--target", target, "--source", source]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=without_settings(os.environ) | dict(env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{target} did not serve")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.01)
-        yield port, process.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-
-
-def _post(port: int, headers: Mapping[str, str], body: bytes) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        connection.request("POST", "/", body, dict(headers))
-        answer = connection.getresponse()
-        text = answer.read()
-        if answer.status >= 300:
-            raise SystemExit(f"answered {answer.status}: {text[:300]!r}")
-    finally:
-        connection.close()
 
 
 def _worker(master: int) -> int:
@@ -204,17 +164,6 @@ def _memory_kb(pid: int, field: str) -> int:
     found = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
     assert found, field
     return int(found.group(1))
-
-
-@contextlib.contextmanager
-def _secret_manager() -> Iterator[SecretManagerEmulator]:
-    emulator = SecretManagerEmulator()
-    emulator.put(f"{TOKEN}/versions/latest", "apikey.2_BENCH:bench-secret")
-    emulator.put(f"{SECRET}/versions/latest", KEY)
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import free_port, without_settings
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from devtools.sign import signed_headers
+from function.auth import AuthMode
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = "devtools/bench/functions.py"
@@ -69,6 +70,7 @@ class Variant:
     target: str
     env: Mapping[str, str]
     signed: bool = False  # tulip-link authenticates its callers, as deployed
+    auth: AuthMode = "standard-webhooks"  # how a signed variant's requests are signed
     loaded: bool = True  # False: cold start only
     accepted: int = 200  # the status of a request done (queue mode: 202)
     slow: bool = False  # against the slow Tulip: its upstream figures are not compared
@@ -267,10 +269,10 @@ def _first_success(
     raise SystemExit(f"{variant.name} did not serve within {READY_SECONDS} s")
 
 
-def _post(port: int, headers: Mapping[str, str]) -> int:
+def _post(port: int, headers: Mapping[str, str], body: bytes = BODY) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        connection.request("POST", "/", BODY, dict(headers))
+        connection.request("POST", "/", body, dict(headers))
         answer = connection.getresponse()
         answer.read()
         return answer.status
@@ -278,10 +280,10 @@ def _post(port: int, headers: Mapping[str, str]) -> int:
         connection.close()
 
 
-def _headers(variant: Variant) -> dict[str, str]:
+def _headers(variant: Variant, body: bytes = BODY) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     if variant.signed:  # signed now: valid for WEBHOOK_TOLERANCE_SECONDS, longer than a run
-        headers |= signed_headers("standard-webhooks", WEBHOOK_KEY, BODY, now=time.time())
+        headers |= signed_headers(variant.auth, WEBHOOK_KEY, body, now=time.time())
     return headers
 
 

@@ -108,7 +108,12 @@ locals {
   # Cloud Run's memory steps up to its largest, 32 GiB.
   steps_mib = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 
-  floor_mib = ceil(tonumber(regex("^[0-9]+", var.memory)) * local.mib[regex("[A-Za-z]+$", var.memory)])
+  # Every memory setting given (`memory` and the senders' own), in MiB.
+  given_mib = {
+    for text in distinct(concat([var.memory], [for s in values(local.senders) : s.memory if s.memory != null])) :
+    text => ceil(tonumber(regex("^[0-9]+", text)) * local.mib[regex("[A-Za-z]+$", text)])
+  }
+  floor_mib = local.given_mib[var.memory]
   needed_mib = {
     for name, s in local.senders : name => local.idle_mib + ceil(local.bytes_per_body_byte * s.max_body_bytes * var.concurrency / 1048576)
   }
@@ -116,7 +121,7 @@ locals {
   memory_mib = {
     for name, s in local.senders : name => (
       s.memory != null
-      ? ceil(tonumber(regex("^[0-9]+", s.memory)) * local.mib[regex("[A-Za-z]+$", s.memory)])
+      ? local.given_mib[s.memory]
       : min(concat([for step in local.steps_mib : step if step >= max(local.floor_mib, local.needed_mib[name])], [32768])...)
     )
   }

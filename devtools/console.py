@@ -329,17 +329,18 @@ def replay_dead_letters(pubsub_host: str, subscription: str, topic: str) -> Call
 
     def replay() -> str:
         out = io.StringIO()
-        status = dead_letters.replay_command(
-            dead_letters.Pubsub(pubsub_host),
-            subscription,
-            topic,
-            dead_letters.Filters(None, None, None),
-            dry_run=False,
-            max_replays=3,
-            force=False,
-            out=out,
-            progress=lambda _: None,
-        )
+        with dead_letters.Pubsub(pubsub_host) as pubsub:
+            status = dead_letters.replay_command(
+                pubsub,
+                subscription,
+                topic,
+                dead_letters.Filters(None, None, None),
+                dry_run=False,
+                max_replays=3,
+                force=False,
+                out=out,
+                progress=lambda _: None,
+            )
         summary = out.getvalue().strip().splitlines()[-1]
         return f"Dead letters: {summary}" + ("" if status == 0 else " See the terminal.")
 

@@ -41,11 +41,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
-
-import grpc
+from typing import IO, Any, Self
 
 from function.intake import INTAKE_REQUEST_ID
+from function.local_grpc import local_channel
 
 REPLAY_COUNT = "replayCount"
 SOURCE_PUBLISH_TIME = "CloudPubSubDeadLetterSourceTopicPublishTime"
@@ -145,13 +144,14 @@ class DeadLetter:
 
 
 class Pubsub:
-    """The two clients, and what the tool does with them."""
+    """The two clients, and what the tool does with them. Closed by `close()` (or `with`)."""
 
     def __init__(self, emulator: str | None = None) -> None:
-        """Google's Pub/Sub (or `PUBSUB_EMULATOR_HOST`'s); `emulator`: a local one at that
-        host:port, over plaintext gRPC (the local console's)."""
+        """Google's Pub/Sub; or a local one at `emulator` (host:port, default
+        `PUBSUB_EMULATOR_HOST`), over plaintext gRPC on a channel of its own."""
         from google.cloud import pubsub_v1
 
+        emulator = emulator or os.environ.get("PUBSUB_EMULATOR_HOST") or None
         subscriber: dict[str, Any] = {}
         publisher: dict[str, Any] = {}
         if emulator is not None:
@@ -159,14 +159,25 @@ class Pubsub:
             from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
             from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-            channel, anonymous = grpc.insecure_channel(emulator), AnonymousCredentials()
+            channel, anonymous = local_channel(emulator), AnonymousCredentials()
             subscriber["transport"] = SubscriberGrpcTransport(
                 channel=channel, credentials=anonymous
             )
             publisher["transport"] = PublisherGrpcTransport(channel=channel, credentials=anonymous)
-        self._subscriber = pubsub_v1.SubscriberClient(**subscriber)
+        self.subscriber = pubsub_v1.SubscriberClient(**subscriber)
         options = pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
-        self._publisher = pubsub_v1.PublisherClient(publisher_options=options, **publisher)
+        self.publisher = pubsub_v1.PublisherClient(publisher_options=options, **publisher)
+
+    def close(self) -> None:
+        """Close both clients' connections (every publish was waited for)."""
+        self.publisher.transport.close()
+        self.subscriber.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def pull_all(self, subscription: str) -> list[DeadLetter]:
         """Every message `subscription` holds, held for HOLD_SECONDS, in publish order."""
@@ -174,7 +185,7 @@ class Pubsub:
         empty_pulls = 0
         # Google's Pull may answer empty while messages remain: stop after two empty answers.
         while empty_pulls < 2:
-            response = self._subscriber.pull(
+            response = self.subscriber.pull(
                 subscription=subscription, max_messages=PULL_BATCH, timeout=30
             )
             received = list(response.received_messages)
@@ -182,7 +193,7 @@ class Pubsub:
                 empty_pulls += 1
                 continue
             empty_pulls = 0
-            self._subscriber.modify_ack_deadline(
+            self.subscriber.modify_ack_deadline(
                 subscription=subscription,
                 ack_ids=[r.ack_id for r in received],
                 ack_deadline_seconds=HOLD_SECONDS,
@@ -206,7 +217,7 @@ class Pubsub:
         """Give `letters` back to the subscription at once (ack deadline 0)."""
         for start in range(0, len(letters), PULL_BATCH):
             batch = [letter.ack_id for letter in letters[start : start + PULL_BATCH]]
-            self._subscriber.modify_ack_deadline(
+            self.subscriber.modify_ack_deadline(
                 subscription=subscription, ack_ids=batch, ack_deadline_seconds=0
             )
 
@@ -214,19 +225,19 @@ class Pubsub:
         """Publish `letter` to `topic` as it was, `replayCount` one more; its new message id
         once Pub/Sub confirmed it. Raises what the publish raised."""
         attributes = letter.attributes | {REPLAY_COUNT: str(letter.replay_count + 1)}
-        future = self._publisher.publish(
+        future = self.publisher.publish(
             topic, letter.data, ordering_key=letter.ordering_key, **attributes
         )
         try:
             message_id: str = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
         except Exception:
             if letter.ordering_key:  # the client holds the key after a failure: release it
-                self._publisher.resume_publish(topic, letter.ordering_key)
+                self.publisher.resume_publish(topic, letter.ordering_key)
             raise
         return message_id
 
     def ack(self, subscription: str, letter: DeadLetter) -> None:
-        self._subscriber.acknowledge(subscription=subscription, ack_ids=[letter.ack_id])
+        self.subscriber.acknowledge(subscription=subscription, ack_ids=[letter.ack_id])
 
 
 @dataclass(frozen=True)
@@ -456,27 +467,27 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     subscription = resource_name(args.subscription, "subscriptions", args.project)
     filters = Filters(args.table_link, args.older_than, args.limit)
-    pubsub = Pubsub()
-    try:
-        if args.command == "list":
-            return list_command(pubsub, subscription, filters, args.json, out)
-        return replay_command(
-            pubsub,
-            subscription,
-            resource_name(args.to, "topics", args.project),
-            filters,
-            dry_run=args.dry_run,
-            max_replays=args.max_replays,
-            force=args.force,
-            out=out,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
-    except KeyboardInterrupt:  # a second Ctrl-C: the commands handed back what they held
-        out.write(
-            "\nStopped at once: every message not republished is back in the subscription "
-            "(one in hand may have been republished too: replaying it twice is harmless).\n"
-        )
-        return 130
+    with Pubsub() as pubsub:
+        try:
+            if args.command == "list":
+                return list_command(pubsub, subscription, filters, args.json, out)
+            return replay_command(
+                pubsub,
+                subscription,
+                resource_name(args.to, "topics", args.project),
+                filters,
+                dry_run=args.dry_run,
+                max_replays=args.max_replays,
+                force=args.force,
+                out=out,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        except KeyboardInterrupt:  # a second Ctrl-C: the commands handed back what they held
+            out.write(
+                "\nStopped at once: every message not republished is back in the subscription "
+                "(one in hand may have been republished too: replaying it twice is harmless).\n"
+            )
+            return 130
 
 
 if __name__ == "__main__":

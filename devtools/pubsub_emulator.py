@@ -1,7 +1,7 @@
 """A local Pub/Sub: Google's Publisher and Subscriber gRPC APIs on 127.0.0.1, with push, retries,
 ordering and dead letters as Pub/Sub has them.
 
-    python -m devtools.pubsub_emulator [--port 8085] [--state-port 8084]
+    python -m devtools.pubsub_emulator [--port 8085] [--state-port 8084]   (0: any free port)
 
 The real `google-cloud-pubsub` client reaches it through `PUBSUB_EMULATOR_HOST` (plaintext gRPC,
 no credentials), so the function, the runner and `devtools.dead_letters` use the same client they
@@ -76,8 +76,11 @@ from google.pubsub_v1.types import (
     Topic,
 )
 
+from function.local_grpc import local_channel
+
 ACK_STATUSES = frozenset({102, 200, 201, 202, 204})
 DEFAULT_PORT = 8085
+DEFAULT_STATE_PORT = 8084
 DEAD_LETTER_ATTRIBUTES = (
     "CloudPubSubDeadLetterSourceDeliveryCount",
     "CloudPubSubDeadLetterSourceSubscription",
@@ -533,7 +536,7 @@ class Layout:
         from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
         from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-        with grpc.insecure_channel(host) as channel:
+        with local_channel(host) as channel:
             credentials = AnonymousCredentials()
             topics = PublisherClient(
                 transport=PublisherGrpcTransport(channel=channel, credentials=credentials)
@@ -622,22 +625,27 @@ def main() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: any free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
-        "--state-port", type=int, help="also serve GET /state (state() as JSON) on this port"
+        "--state-port",
+        type=int,
+        default=DEFAULT_STATE_PORT,
+        help="where GET /state (state() as JSON) is served; 0: any free port",
     )
     args = parser.parse_args()
     emulator = PubsubEmulator(args.port, args.host)
-    print(f"Local Pub/Sub on {args.host}:{emulator.port}", flush=True)
-    state_server = None
-    if args.state_port is not None:
-        state_server = serve_state(emulator, args.host, args.state_port)
+    state_server = serve_state(emulator, args.host, args.state_port)
+    state_port = state_server.server_address[1]
+    print(
+        f"Local Pub/Sub on {args.host}:{emulator.port}, its state on "
+        f"http://{args.host}:{state_port}/state",
+        flush=True,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
-    if state_server is not None:
-        state_server.shutdown()
-        state_server.server_close()
+    state_server.shutdown()
+    state_server.server_close()
     emulator.stop()
 
 

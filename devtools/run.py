@@ -35,26 +35,30 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import ctypes
-import ctypes.util
+import dataclasses
 import json
 import os
 import secrets
 import shlex
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devtools.children import (
+    FUNCTION,
+    LOOPBACK,
+    PUBSUB,
+    SIMULATOR,
+    Child,
+    Kind,
+    NotReady,
+)
 from devtools.console import Pieces, RequestLog, replay_dead_letters
 from devtools.console import serve as serve_console
 from devtools.pubsub_emulator import DEFAULT_PORT as DEFAULT_PUBSUB_PORT
@@ -70,9 +74,7 @@ BATCH_EXAMPLE = Path("devtools/examples/batch-request.json")
 DEV_API_KEY = "apikey.2_DEVLOCALKEY"  # seeded in devtools/seed.json; local only
 DEV_API_SECRET = "dev-local-secret-not-for-production"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQgb25seTogbm90IGEgcmVhbCBzZWNyZXQh"  # simulator only
-LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_SECONDS = 30
-STOP_SECONDS = 3  # then SIGKILL: gunicorn can take far longer to stop on its own
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 TULIP_CREDENTIALS = ("TULIP_API_KEY", "TULIP_API_SECRET", "TULIP_CREDENTIALS_SECRET")
 
@@ -195,7 +197,7 @@ def first_secret(env: Mapping[str, str]) -> str | None:
     return lines[0] if lines else None
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Ports:
     """Where each piece listens (`events` and the local Pub/Sub's two only in queue mode)."""
 
@@ -216,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     defaults = Layout()
     parser.add_argument("--host", default=LOOPBACK, help="where the servers listen")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or 8080),
+        help="the webhook function's; any port given as 0 is one the kernel chooses, printed",
+    )
     parser.add_argument("--simulator-port", type=int, default=8081)
     parser.add_argument("--events-port", type=int, default=8082, help="queue mode")
     parser.add_argument("--pubsub-port", type=int, default=DEFAULT_PUBSUB_PORT, help="queue mode")
@@ -256,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     given = {**read_env_file(args.env_file), **os.environ}
     use_simulator = not given.get("TULIP_BASE_URL", "").strip()
-    simulator_url = f"http://{LOOPBACK}:{args.simulator_port}" if use_simulator else None
+    # Where the simulator will be, for checking the settings; it reports its port once it runs.
+    simulator_url = f"http://{LOOPBACK}:{args.simulator_port or 1}" if use_simulator else None
     ports = Ports(
         args.port,
         args.simulator_port,
@@ -278,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     check_settings(env)
     if queue is not None:
         check_settings(events_environment(env))
-    needed = [(args.host, ports.function, "the function", "PORT")]
+    needed = [(args.host, ports.function, "the webhook function", "PORT")]
     if use_simulator:
         needed.append((args.host, ports.simulator, "the simulator", "SIMULATOR_PORT"))
     if queue is not None:
@@ -289,7 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.demo:
         needed.append((LOOPBACK, ports.console, "the console", "CONSOLE_PORT"))
-    for where, port, what, variable in needed:
+    given_ports = [(where, port, what, variable) for where, port, what, variable in needed if port]
+    for where, port, what, variable in given_ports:
+        sharing = [f"{w} ({v})" for _, p, w, v in given_ports if p == port]
+        if len(sharing) > 1:
+            raise SystemExit(f"Port {port} is given to {' and '.join(sharing)}: give each its own")
         if not port_is_free(where, port):
             raise SystemExit(
                 f"Port {port} (for {what}) is in use: stop what uses it, or choose another "
@@ -297,13 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     stop = StopSignals()
-    children = Children()
+    servers = Servers(stop.check)
     requests = RequestLog()
     console = None
     try:
-        start_servers(
-            children,
-            stop,
+        ports, env = start_servers(
+            servers,
             host=args.host,
             ports=ports,
             simulator=use_simulator,
@@ -311,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             requests=requests,
         )
+        simulator_url = env["TULIP_BASE_URL"] if use_simulator else None
         if args.demo:
             return demo(ports, env, simulator_url, queued=queue is not None)
         console = serve_console(
@@ -332,22 +344,24 @@ def main(argv: list[str] | None = None) -> int:
             LOOPBACK,  # never wider: its buttons act without the webhook's secret
             ports.console,
         )
+        ports = dataclasses.replace(ports, console=console.server_address[1])
         explain(args.host, ports, env, simulator_url, queue, made_secret, args.example)
-        children.wait_any(stop)
+        servers.wait_any()
         return 1  # a child stopped on its own
     except Stopped:
         return 0
+    except NotReady as failure:
+        raise SystemExit(f"Not started: {failure}") from None
     finally:
         stop.ignore_further()  # nothing may interrupt the cleanup below
         if console is not None:
             console.shutdown()
             console.server_close()
-        children.stop()
+        servers.stop()
 
 
 def start_servers(
-    children: Children,
-    stop: StopSignals,
+    servers: Servers,
     *,
     host: str,
     ports: Ports,
@@ -355,43 +369,54 @@ def start_servers(
     queue: Layout | None,
     env: Mapping[str, str],
     requests: RequestLog | None = None,
-) -> None:
+) -> tuple[Ports, dict[str, str]]:
     """Start the simulator (with `simulator`), then, with `queue`, the local Pub/Sub and the
     events function, and the webhook function with `env` (the lines both functions write also
-    go to `requests`); return once all of them listen and the queue's topics and
-    subscriptions exist."""
+    go to `requests`), each ready before the next starts; then create the queue's topics and
+    subscriptions. Returns where each listens (a port 0 becomes the one it reported) and the
+    webhook function's environment, the simulator's and Pub/Sub's actual addresses in it."""
+    env = dict(env)
+    simulator_port = events_port = pubsub_port = state_port = 0
     if simulator:
-        started = children.start(
+        [simulator_port] = servers.start(
+            "The Tulip simulator",
+            SIMULATOR,
             ["devtools.tulip_simulator", "--host", host, "--port", str(ports.simulator)],
             os.environ,
         )
-        wait_for_port(host, ports.simulator, started, "The Tulip simulator", stop)
+        env["TULIP_BASE_URL"] = f"http://{LOOPBACK}:{simulator_port}"
     if queue is not None:
-        started = children.start(
+        pubsub_port, state_port = servers.start(
+            "The local Pub/Sub",
+            PUBSUB,
             ["devtools.pubsub_emulator", "--host", host, "--port", str(ports.pubsub),
              "--state-port", str(ports.pubsub_state)],
             os.environ,
         )  # fmt: skip
-        wait_for_port(host, ports.pubsub, started, "The local Pub/Sub", stop)
-        started = children.start(
-            _function_args(host, ports.events),
+        env["PUBSUB_EMULATOR_HOST"] = f"{LOOPBACK}:{pubsub_port}"  # never Google's
+        [events_port] = servers.start(
+            "The events function",
+            FUNCTION,
+            function_args(host, ports.events),
             events_environment(env),
-            lines=None if requests is None else requests.feed_delivery,
+            on_line=None if requests is None else requests.feed_delivery,
         )
-        wait_for_port(host, ports.events, started, "The events function", stop)
-    started = children.start(
-        _function_args(host, ports.function),
+    [function_port] = servers.start(
+        "The webhook function",
+        FUNCTION,
+        function_args(host, ports.function),
         env,
-        lines=None if requests is None else requests.feed,
+        on_line=None if requests is None else requests.feed,
     )
-    wait_for_port(host, ports.function, started, "The function", stop)
-    # After the last child is started: no thread (nor the client's gRPC channel) may be forked.
-    children.copy_output()
     if queue is not None:
-        queue.create(f"{LOOPBACK}:{ports.pubsub}", f"http://{LOOPBACK}:{ports.events}/")
+        queue.create(f"{LOOPBACK}:{pubsub_port}", f"http://{LOOPBACK}:{events_port}/")
+    started = Ports(
+        function_port, simulator_port, events_port, pubsub_port, state_port, ports.console
+    )
+    return started, env
 
 
-def _function_args(host: str, port: int) -> list[str]:
+def function_args(host: str, port: int) -> list[str]:
     return ["functions_framework", "--target", "link_records", "--source", "main.py",
             "--host", host, "--port", str(port)]  # fmt: skip
 
@@ -419,119 +444,44 @@ class StopSignals:
             signal.signal(number, signal.SIG_IGN)
 
 
-class Children:
-    """The processes this run started, each in its own process group (so that stopping one stops
-    its own children, gunicorn's worker), each killed by the kernel should this process die."""
+class Servers:
+    """The children of one run, started one after the other, each ready before the next starts
+    (`devtools.children`), each killed by the kernel should this process die. Their output goes
+    to `output` (default: ours)."""
 
-    def __init__(self, output: IO[bytes] | None = None) -> None:
-        self._processes: list[subprocess.Popen[bytes]] = []
-        self._output = output  # where their stdout and stderr go (None: ours)
-        self._copies: list[tuple[IO[bytes], Callable[[bytes], None]]] = []
-        self._copying: list[threading.Thread] = []
+    def __init__(self, check: Callable[[], None], output: IO[bytes] | None = None) -> None:
+        self._check = check  # called while waiting; raises to stop (`StopSignals.check`)
+        self._output = output or sys.stdout.buffer
+        self._children: list[Child] = []
 
     def start(
         self,
-        module_and_args: list[str],
+        what: str,
+        kind: Kind,
+        args: list[str],
         env: Mapping[str, str],
-        lines: Callable[[bytes], None] | None = None,
-    ) -> subprocess.Popen[bytes]:
-        """Start a child; with `lines`, its stdout goes through a pipe, each line to `lines`
-        as well as to the output, once `copy_output` is called."""
-        process = subprocess.Popen(
-            [sys.executable, "-m", *module_and_args],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=self._output if lines is None else subprocess.PIPE,
-            stderr=self._output,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no thread yet: see below
+        on_line: Callable[[bytes], None] | None = None,
+    ) -> tuple[int, ...]:
+        """Start a child and wait until it is ready: the ports it reported. `NotReady` (with its
+        last lines) if it cannot start; `Stopped` if a stop signal arrives meanwhile."""
+        child = Child(
+            what, kind, args, env, output=self._output, on_line=on_line, die_with_parent=True
         )
-        self._processes.append(process)
-        if lines is not None:
-            assert process.stdout is not None
-            self._copies.append((process.stdout, lines))
-        return process
+        self._children.append(child)
+        return child.wait_until_ready(seconds=READY_TIMEOUT_SECONDS, check=self._check)
 
-    def copy_output(self) -> None:
-        """Start copying the piped children's lines (a thread each); call it once every child
-        is started, as a fork with `preexec_fn` is unsafe while threads run."""
-        target = self._output or sys.stdout.buffer
-        for pipe, lines in self._copies:
-
-            def copy(pipe: IO[bytes] = pipe, lines: Callable[[bytes], None] = lines) -> None:
-                for line in pipe:
-                    target.write(line)
-                    target.flush()
-                    lines(line)
-
-            thread = threading.Thread(target=copy, name="copy-output", daemon=True)
-            thread.start()
-            self._copying.append(thread)
-        self._copies.clear()
-
-    def wait_any(self, stop: StopSignals) -> None:
+    def wait_any(self) -> None:
         """Until a child exits or a stop signal arrives (`Stopped`)."""
-        while all(process.poll() is None for process in self._processes):
-            stop.check()
+        while all(child.process.poll() is None for child in self._children):
+            self._check()
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """SIGINT to each (the simulator stops, gunicorn shuts down quickly), SIGKILL to what is
-        left after `STOP_SECONDS`."""
-        for process in self._processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in self._processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        # Their pipes are closed now: let the copies finish before the interpreter does (a
-        # daemon thread still writing to stdout at exit makes Python abort).
-        for thread in self._copying:
-            thread.join(timeout=STOP_SECONDS)
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """For `preexec_fn`: have the kernel kill the child when `parent` dies (Linux)."""
-    libc_name = ctypes.util.find_library("c")
-
-    def arrange() -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(libc_name or "libc.so.6").prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the call above
-            os._exit(1)
-
-    return arrange
-
-
-def wait_for_port(
-    host: str, port: int, process: subprocess.Popen[bytes], what: str, stop: StopSignals
-) -> None:
-    """Poll until something accepts connections on `port`; fail if `process` exits first."""
-    address = LOOPBACK if host in ("0.0.0.0", "::", "") else host
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        stop.check()
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with status {process.returncode} before it was ready")
-        try:
-            with socket.create_connection((address, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not listen on port {port} within {READY_TIMEOUT_SECONDS} s")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+        """Stop every child, all at once (`Child.stop`)."""
+        for child in self._children:
+            child.interrupt()
+        for child in self._children:
+            child.stop()
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -594,6 +544,7 @@ def explain(
         )
         rows += [
             ("local Pub/Sub", f"{LOOPBACK}:{ports.pubsub}", f"topic {env['WEBHOOK_QUEUE_TOPIC']}"),
+            ("  its state", f"http://{LOOPBACK}:{ports.pubsub_state}/state", "as JSON"),
             ("events function", f"http://{LOOPBACK}:{ports.events}", retries),
         ]
     if simulator_url:
@@ -604,7 +555,7 @@ def explain(
         rows.append(("Tulip", env["TULIP_BASE_URL"], "the real one"))
     print(f"\nRunning, listening on {host}:")
     for what, address, note in rows:
-        print(f"  {what:<17} {address:<24} {note}")
+        print(f"  {what:<17} {address:<32} {note}")
     if queue is not None:
         tool = (
             f"PUBSUB_EMULATOR_HOST={LOOPBACK}:{ports.pubsub} .venv/bin/python -m "

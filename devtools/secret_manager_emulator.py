@@ -20,9 +20,10 @@ from google.cloud.secretmanager_v1.types import (
 
 
 class SecretManagerEmulator:
-    """Secret Manager's AccessSecretVersion on 127.0.0.1, with scripted failures."""
+    """Secret Manager's AccessSecretVersion on 127.0.0.1 (`port` 0: one the kernel chooses), with
+    scripted failures."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.values: dict[str, bytes] = {}
         self.failures: list[grpc.StatusCode] = []  # returned, in order, before any value
         self.calls: list[str] = []
@@ -41,7 +42,9 @@ class SecretManagerEmulator:
         )
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
+        if self.port == 0:
+            raise OSError(f"could not listen on 127.0.0.1:{port}")
         self._server.start()
 
     @property

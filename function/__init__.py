@@ -21,7 +21,7 @@ together).
     payloads                      the body as a JSON object; the Pub/Sub wrappings
     results                       what a request achieved: plain data
     errors                        every exception, drawn as a tree
-    logs | timing | watchdog      JSON log lines | clock, deadline, backoff | an attempt's limit
+    logs | timing | watchdog | local_grpc  log lines | time | an attempt's limit | local gRPC
     outcomes                      the status table (RULES) and the words every module shares
 
 Tools for people (the simulator, the local runner, the signing tool) are in `devtools/`, which is

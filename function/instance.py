@@ -5,7 +5,7 @@ pool) and, for the HTTP entry point only, one `Authenticator` and, in queue mode
 (with its Pub/Sub publisher). Each is built on first use, so that the CloudEvent entry point never
 reads the webhook settings, direct mode never imports the Pub/Sub library, and a bad setting is
 reported by the request that needs it. `current()` is the instance; `reset()` starts a new one (tests;
-`clock=` runs it on a fake clock).
+`clock=` runs it on a fake clock) and closes the old one's clients.
 
 Module-level state in the package: the instance here, the watchdog's one thread and its queue of
 limits (`watchdog`), and the log scope and write lock (`logs`). Nothing else outlives a request.
@@ -13,6 +13,7 @@ limits (`watchdog`), and the log scope and write lock (`logs`). Nothing else out
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable
@@ -56,6 +57,11 @@ class Once(Generic[_T]):
             assert self._value is not None
             return self._value
 
+    def built(self) -> _T | None:
+        """The value if it was built, without building it."""
+        with self._lock:
+            return self._value
+
 
 class Instance:
     """The long-lived objects of one serving process."""
@@ -64,6 +70,7 @@ class Instance:
         self._service = Once(lambda: LinkService(load_settings(os.environ), clock=clock))
         self._webhook = Once(lambda: load_webhook_settings(os.environ))
         self._authenticator = Once(self._build_authenticator)
+        self._publisher = Once(self._build_publisher)
         self._intake = Once(self._build_intake)
 
     def service(self) -> LinkService:
@@ -84,15 +91,27 @@ class Instance:
             return None
         return self._intake.get()
 
+    def close(self) -> None:
+        """Close every client built (channels, connection pools, the publisher): the one place a
+        process, or a test, shuts them down."""
+        if (publisher := self._publisher.built()) is not None:
+            publisher.close()
+        if (service := self._service.built()) is not None:
+            service.close()
+
     def _build_authenticator(self) -> Authenticator:
         core = self.service()
         return authenticator(self._webhook.get(), core.secrets, core.clock)
 
+    def _build_publisher(self) -> Publisher:
+        topic = self._webhook.get().topic_name
+        assert topic is not None, "the settings require a topic in queue mode"
+        return Publisher(topic)
+
     def _build_intake(self) -> Intake:
         webhook = self._webhook.get()
-        assert webhook.topic_name is not None, "the settings require a topic in queue mode"
         return Intake(
-            self.service(), Publisher(webhook.topic_name), webhook.publish_timeout, webhook.sender
+            self.service(), self._publisher.get(), webhook.publish_timeout, webhook.sender
         )
 
 
@@ -119,6 +138,11 @@ def current() -> Instance:
 
 
 def reset(clock: Clock = SYSTEM_CLOCK) -> None:
-    """Forget everything built, so the next request reads the environment again."""
+    """Close and forget everything built, so the next request reads the environment again."""
     global _current
-    _current = Instance(clock)
+    previous, _current = _current, Instance(clock)
+    previous.close()
+
+
+# A serving process closes its clients as it exits (gunicorn's worker exits through sys.exit).
+atexit.register(lambda: _current.close())

@@ -2,30 +2,36 @@
 
 One `Publisher` per process (Google's advice for functions: the client is built once and
 shared), created on first use so that direct mode never imports the library (about half a second
-of a cold start). Messages carry an ordering key; the client publishes those of one key in order
-and, after a failure, pauses the key until it is resumed, which happens here as soon as a publish
-fails (even one that fails after we stopped waiting), so one outage does not block a pair for
-ever.
+of a cold start). Messages carry an ordering key, so the client publishes those of one key in
+order, and after a failure pauses the key until it is resumed (here, at once).
 
-`publish` waits for every confirmation at most the time it is given, all messages together: a
-message not confirmed by then is reported as such (it may still be published later, which is why
-a caller that retries must be able to link twice). The client's own retry is bounded by the same
-time, so nothing keeps retrying long after the answer. `PUBSUB_EMULATOR_HOST` makes the client
-talk plaintext gRPC to a local Pub/Sub with no credentials, as the library always does.
+`publish` is bounded by the time it is given, all messages together: each try is one call with
+the time left as its deadline, retried here on the transient errors (`_RETRYABLE`) while time is
+left. The library's own retry is off (`retry=None`): with ordering on, it would retry without end
+in the background, long after the answer. A message not confirmed in time is reported as such
+(a call already on the wire may still be published, which is why a caller that retries must be
+able to link twice). `PUBSUB_EMULATOR_HOST` makes it talk plaintext gRPC to a local Pub/Sub with
+no credentials, on a channel of its own (`local_grpc`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import QueueUnavailable
+from .local_grpc import local_channel
 
-# What the client's retry treats as passing; anything else fails the publish at once.
+# What is tried again while time is left; anything else fails the message at once.
 _RETRYABLE = ("Aborted", "DeadlineExceeded", "InternalServerError", "ServiceUnavailable", "Unknown")
+_FIRST_WAIT_SECONDS = 0.05
+_LONGEST_WAIT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,50 +52,92 @@ class Published:
 
 
 class Publisher:
-    """Publishes to one topic (`projects/P/topics/T`)."""
+    """Publishes to `topic` (`projects/P/topics/T`)."""
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self._client: Any = None
         self._lock = threading.Lock()
+        self._in_flight: set[concurrent.futures.Future[str]] = set()
+        self._longest_timeout = 0.0
 
     def publish(self, messages: Sequence[Message], timeout: float) -> list[Published]:
-        """Publish every message; wait at most `timeout` seconds for all their confirmations.
-        `QueueUnavailable` when no message could even be sent (no credentials)."""
-        from google.api_core import exceptions, retry
+        """Publish every message, in order per ordering key; give up on what Pub/Sub has not
+        confirmed within `timeout` seconds. `QueueUnavailable` when no message could even be
+        sent (no credentials)."""
+        from google.api_core import exceptions
 
         client = self._get_client()
-        bounded = retry.Retry(
-            predicate=retry.if_exception_type(*(getattr(exceptions, n) for n in _RETRYABLE)),
-            initial=0.05,
-            maximum=0.5,
-            timeout=timeout,
-        )
-        pending: list[concurrent.futures.Future[str]] = []
-        for message in messages:
-            try:
-                future = client.publish(
-                    self.topic,
-                    message.data,
-                    ordering_key=message.ordering_key,
-                    retry=bounded,
-                    timeout=timeout,
-                    **message.attributes,
-                )
-            except exceptions.GoogleAPIError as error:  # e.g. its ordering key is paused
-                future = concurrent.futures.Future()
-                future.set_exception(error)
-            future.add_done_callback(self._resume_after_failure(message.ordering_key))
-            pending.append(future)
-        concurrent.futures.wait(pending, timeout=timeout)
-        return [_outcome(future, timeout) for future in pending]
+        with self._lock:
+            self._longest_timeout = max(self._longest_timeout, timeout)
+        retryable = tuple(getattr(exceptions, name) for name in _RETRYABLE)
+        deadline = time.monotonic() + timeout
+        outcomes: dict[int, Published] = {}
+        waiting = list(range(len(messages)))
+        wait = _FIRST_WAIT_SECONDS
+        late = f"Pub/Sub did not confirm it within {timeout:g} s"
+        while True:
+            left = deadline - time.monotonic()
+            sent = {i: self._send(client, messages[i], left) for i in waiting}
+            concurrent.futures.wait(sent.values(), timeout=left)
+            waiting, refused_keys = [], set()
+            for i, future in sent.items():  # in order: a key's earlier message comes first
+                key = messages[i].ordering_key
+                error = future.exception() if future.done() else None
+                if not future.done():
+                    outcomes[i] = Published(None, late)
+                elif error is None:
+                    outcomes[i] = Published(future.result())
+                # Not an API error: the client held it back, behind an earlier failure of its key.
+                elif isinstance(error, retryable) or (
+                    not isinstance(error, exceptions.GoogleAPIError) and key not in refused_keys
+                ):
+                    waiting.append(i)
+                    outcomes[i] = Published(None, f"{late} (the last try: {_describe(error)})")
+                else:
+                    refused_keys.add(key)
+                    outcomes[i] = Published(None, f"Pub/Sub refused it ({_describe(error)})")
+            if not waiting or time.monotonic() + wait >= deadline:
+                return [outcomes[i] for i in range(len(messages))]
+            time.sleep(wait)
+            wait = min(wait * 2, _LONGEST_WAIT_SECONDS)
 
-    def _resume_after_failure(self, key: str) -> Any:
-        def resume(future: concurrent.futures.Future[str]) -> None:
-            if future.exception() is not None:
-                self._get_client().resume_publish(self.topic, key)
+    def close(self) -> None:
+        """Close the client's connections, if it was created, once every call still on the wire
+        has ended (each within its deadline): it would fail on a closed channel."""
+        with self._lock:
+            client, self._client = self._client, None
+            in_flight, longest = list(self._in_flight), self._longest_timeout
+        if client is not None:
+            concurrent.futures.wait(in_flight, timeout=longest)
+            client.transport.close()
 
-        return resume
+    def _send(self, client: Any, message: Message, left: float) -> concurrent.futures.Future[str]:
+        """One try: a call whose deadline is the time `left`, the library's retry off."""
+        from google.api_core import exceptions
+
+        with contextlib.suppress(RuntimeError):  # raised when the key is not paused
+            client.resume_publish(self.topic, message.ordering_key)  # by an earlier failure
+        try:
+            future: concurrent.futures.Future[str] = client.publish(
+                self.topic,
+                message.data,
+                ordering_key=message.ordering_key,
+                retry=None,
+                timeout=max(left, 0.001),
+                **message.attributes,
+            )
+        except exceptions.GoogleAPIError as error:
+            future = concurrent.futures.Future()
+            future.set_exception(error)
+        with self._lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._settled)
+        return future
+
+    def _settled(self, future: concurrent.futures.Future[str]) -> None:
+        with self._lock:
+            self._in_flight.discard(future)
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -103,7 +151,9 @@ class Publisher:
                 # ordering keys the client sends a batch when that time is up, full or not).
                 batching = types.BatchSettings(max_latency=0)
                 try:
-                    self._client = PublisherClient(batching, publisher_options=options)
+                    self._client = PublisherClient(
+                        batching, publisher_options=options, **_emulator_transport()
+                    )
                 except auth.DefaultCredentialsError:
                     raise QueueUnavailable(
                         "No Google credentials to publish with (Application Default Credentials "
@@ -112,14 +162,21 @@ class Publisher:
             return self._client
 
 
-def _outcome(future: concurrent.futures.Future[str], timeout: float) -> Published:
-    if not future.done():
-        return Published(None, f"Pub/Sub did not confirm it within {timeout:g} s")
-    error = future.exception()
-    if error is None:
-        return Published(future.result())
-    return Published(None, f"Pub/Sub refused it ({type(error).__name__}: {_first_line(error)})")
+def _emulator_transport() -> dict[str, Any]:
+    """With `PUBSUB_EMULATOR_HOST`, a transport on a channel of its own (`local_grpc`); the
+    library's own would share its connections with every other client of the process."""
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return {}
+    from google.auth.credentials import AnonymousCredentials
+    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+
+    channel = local_channel(host)
+    return {
+        "transport": PublisherGrpcTransport(channel=channel, credentials=AnonymousCredentials())
+    }
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0][:300] if str(error) else "no detail"
+def _describe(error: BaseException) -> str:
+    detail = str(error).splitlines()[0][:300] if str(error) else "no detail"
+    return f"{type(error).__name__}: {detail}"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, CredentialsUnavailable
+from .local_grpc import local_channel
 from .timing import Backoff, Clock, Deadline
 
 READ_TRY_TIMEOUT_SECONDS = 5.0
@@ -87,6 +88,13 @@ class SecretManager:
         except UnicodeDecodeError:
             raise ConfigError(f"The secret {name} is not UTF-8 text") from None
 
+    def close(self) -> None:
+        """Close the client's connections, if it was created; a later read creates it again."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.transport.close()
+
     def _get_client(self) -> Any:
         with self._client_lock:
             if self._client is None:
@@ -98,14 +106,13 @@ class SecretManager:
         from google.cloud import secretmanager
 
         if self._emulator_host:
-            import grpc
             from google.auth.credentials import AnonymousCredentials
             from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
                 SecretManagerServiceGrpcTransport,
             )
 
             transport = SecretManagerServiceGrpcTransport(
-                channel=grpc.insecure_channel(self._emulator_host),
+                channel=local_channel(self._emulator_host),
                 credentials=AnonymousCredentials(),
             )
             return secretmanager.SecretManagerServiceClient(transport=transport)

@@ -49,6 +49,7 @@ class LinkService:
         manager = SecretManager(
             emulator_host=settings.secret_manager_emulator_host, clock=clock, backoff=backoff
         )
+        self._secret_manager = manager
         self.secrets = SecretCache(manager.read, settings.secret_cache_ttl, clock)
         self.credentials = TulipCredentials(
             self.secrets, secret=settings.credentials_secret_version, token=settings.api_token()
@@ -61,6 +62,11 @@ class LinkService:
             clock=clock,
             backoff=backoff,
         )
+
+    def close(self) -> None:
+        """Close the Secret Manager client and Tulip's connection pool."""
+        self._secret_manager.close()
+        self.tulip.close()
 
     def deadline(self) -> Deadline:
         """A new request's deadline, counted from now."""

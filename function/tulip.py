@@ -138,6 +138,10 @@ class TulipClient:
         self._backoff = backoff
         self._adapter = adapter or new_adapter()
 
+    def close(self) -> None:
+        """Close the pooled connections (a later call opens new ones)."""
+        self._adapter.close()
+
     def change_link(
         self,
         *,

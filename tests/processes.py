@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -21,62 +22,24 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devtools.run import DEV_WEBHOOK_SECRET, Ports, free_port, without_settings
+from devtools.children import FUNCTION, SIMULATOR, Child
+from devtools.run import DEV_WEBHOOK_SECRET, Ports, without_settings
 from devtools.sign import signed_headers
 from tests.helpers import ROOT
 
-READY_SECONDS = 60
 # Set for each test by conftest.py: whether it is marked `processes`.
 allowed = False
 
 
-@dataclass
-class Served:
-    """A process serving on `port`; `lines` is what it printed so far."""
-
-    port: int
-    process: subprocess.Popen[str]
-    lines: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_until_listening(self, seconds: float = READY_SECONDS) -> None:
-        """Poll the port (never a fixed sleep); fail if the process exits first."""
-        deadline = time.monotonic() + seconds
-        while True:
-            assert self.process.poll() is None, "exited early:\n" + "".join(self.lines)
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert time.monotonic() < deadline, "never listened:\n" + "".join(self.lines)
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """SIGTERM to the whole process group, and wait for it."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=20)
-
-
 @contextlib.contextmanager
-def serve(args: list[str], env: Mapping[str, str], port: int) -> Iterator[Served]:
-    """`python <args>` in its own process group, until the block ends."""
+def serve(child: Callable[[], Child]) -> Iterator[Child]:
+    """The child `child()` starts, every line it prints kept, stopped when the block ends."""
     assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
-    process = subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=dict(env), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    output = process.stdout
-    assert output is not None
-    threading.Thread(target=lambda: lines.extend(output), daemon=True).start()
-    served = Served(port, process, lines)
+    started = child()
     try:
-        yield served
+        yield started
     finally:
-        served.stop()
+        started.stop()
 
 
 def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
@@ -94,24 +57,26 @@ def clean_environment(settings: Mapping[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def function(
-    settings: Mapping[str, str], target: str = "link_records", port: int | None = None
-) -> Iterator[Served]:
-    """main.py's `target` served as deployed, with exactly `settings` for the function. Returns
-    as soon as it is started: `wait_until_listening` when the test needs it served."""
-    port = port or free_port()
-    args = ["-m", "functions_framework", "--target", target, "--source", "main.py",
+    settings: Mapping[str, str], target: str = "link_records", port: int = 0
+) -> Iterator[Child]:
+    """main.py's `target` served as deployed, with exactly `settings` for the function, on
+    `port` (0: the kernel's choice). Returns as soon as it is started: `wait_until_ready` when
+    the test needs it served."""
+    args = ["functions_framework", "--target", target, "--source", "main.py",
             "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with serve(args, clean_environment(settings), port) as served:
+    env = clean_environment(settings)
+    with serve(lambda: Child(target, FUNCTION, args, env, keep_all=True)) as served:
         yield served
 
 
 @contextlib.contextmanager
-def simulator(port: int | None = None) -> Iterator[Served]:
-    """The Tulip simulator (devtools/tulip_simulator.py) with its seed, listening."""
-    port = port or free_port()
-    args = ["-m", "devtools.tulip_simulator", "--port", str(port)]
-    with serve(args, clean_environment({}), port) as served:
-        served.wait_until_listening()
+def simulator(port: int = 0) -> Iterator[Child]:
+    """The Tulip simulator (devtools/tulip_simulator.py) with its seed, ready, on `port` (0: the
+    kernel's choice; `fixed_ports` for one it must start on again)."""
+    args = ["devtools.tulip_simulator", "--port", str(port)]
+    env = clean_environment({})
+    with serve(lambda: Child("the Tulip simulator", SIMULATOR, args, env, keep_all=True)) as served:
+        served.wait_until_ready()
         yield served
 
 
@@ -163,15 +128,14 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
     """`python -m devtools.run` on free ports with `settings` in its environment, until the
     block ends; then Ctrl-C (unless the block stopped it), and every port must be free."""
     assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
-    ports = Ports(*(free_port() for _ in range(6)))
     env = without_settings(os.environ)
     env["TULIP_MAX_ATTEMPTS"] = "2"  # keeps real backoff waits short
     env |= settings
+    # Every port 0: each piece listens where the kernel says, and the runner prints where.
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.run", "--port", str(ports.function),
-         "--simulator-port", str(ports.simulator), "--events-port", str(ports.events),
-         "--pubsub-port", str(ports.pubsub), "--pubsub-state-port", str(ports.pubsub_state),
-         "--console-port", str(ports.console), "--env-file", os.devnull, *args],
+        [sys.executable, "-m", "devtools.run", "--port", "0", "--simulator-port", "0",
+         "--events-port", "0", "--pubsub-port", "0", "--pubsub-state-port", "0",
+         "--console-port", "0", "--env-file", os.devnull, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
@@ -200,6 +164,7 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
         os.killpg(process.pid, signal.SIGKILL)
         raise AssertionError("the runner did not get ready:\n" + "".join(seen))
     assert curl is not None, "".join(seen)
+    ports = printed_ports("".join(seen))
     running = Running(
         f"http://127.0.0.1:{ports.function}",
         f"http://127.0.0.1:{ports.simulator}",
@@ -214,7 +179,23 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
             assert process.wait(timeout=20) == 0
-    assert_free(*dataclasses.astuple(ports))
+    assert_free(*(port for port in dataclasses.astuple(ports) if port))
+
+
+_PRINTED = {
+    "function": r"webhook function +http://\S+:(\d+)",
+    "simulator": r"Tulip simulator +http://\S+:(\d+)/",
+    "events": r"events function +http://\S+:(\d+)",
+    "pubsub": r"local Pub/Sub +\S+:(\d+)",
+    "pubsub_state": r"its state +http://\S+:(\d+)/state",
+    "console": r"Watch it work.*http://localhost:(\d+)/",
+}
+
+
+def printed_ports(printed: str) -> Ports:
+    """Where the runner says each piece listens (0: a piece it did not start)."""
+    found = {name: re.search(pattern, printed) for name, pattern in _PRINTED.items()}
+    return Ports(**{name: int(match.group(1)) if match else 0 for name, match in found.items()})
 
 
 def assert_free(*ports: int, seconds: float = 10) -> None:

@@ -507,7 +507,7 @@ def test_a_header_sent_twice_is_refused_as_repeated(mode, repeated):
     signed = signed_headers(mode, TWICE_SECRET, body, now=time.time())
     headers = [("Content-Type", "application/json"), *signed.items(), (repeated, signed[repeated])]
     with processes.function(settings) as served:
-        served.wait_until_listening()
+        served.wait_until_ready()
         assert send_raw(served.port, headers, body) == 401
         processes.until(lambda: any("link.rejected" in line for line in served.lines), "the log")
     [line] = [json.loads(x) for x in served.lines if "link.rejected" in x]

@@ -4,21 +4,27 @@ checked before anything starts, and printed commands that pass."""
 from __future__ import annotations
 
 import base64
+import os
 import shlex
+import socket
 import subprocess
 import sys
 
 import pytest
 from werkzeug.datastructures import Headers
 
+from devtools.children import FUNCTION, LOOPBACK, NotReady, fixed_ports
 from devtools.run import (
     DEV_API_KEY,
     DEV_WEBHOOK_SECRET,
     EXAMPLE,
+    Servers,
     check_settings,
     curl_command,
+    function_args,
     function_environment,
     read_env_file,
+    without_settings,
 )
 from function.config import load_webhook_settings
 from function.instance import authenticator
@@ -156,3 +162,42 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
 def test_without_authentication_the_command_is_plain_and_a_secret_manager_secret_has_none():
     assert "devtools.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
     assert curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "s"}) is None
+
+
+@pytest.mark.processes
+def test_a_piece_whose_port_another_server_holds_stops_the_run_naming_it(tmp_path):
+    """Ready means the piece said it listens and answers there as itself, not that something
+    accepts connections on its port: here something else does, and the events function cannot
+    listen. The run must not go on (pushes would go to the wrong server); the error names the
+    piece and gives its own words."""
+    [port] = fixed_ports(1)
+    env = without_settings(os.environ) | {"WEBHOOK_AUTH": "none"}
+    env |= {"TULIP_BASE_URL": "http://127.0.0.1:1", "TULIP_API_KEY": "k", "TULIP_API_SECRET": "s"}
+    with (
+        socket.create_server(("127.0.0.1", port)),  # accepts connections, answers nothing
+        (tmp_path / "output").open("w+b") as output,
+    ):
+        servers = Servers(lambda: None, output=output)
+        try:
+            with pytest.raises(NotReady) as raised:
+                servers.start("The events function", FUNCTION, function_args(LOOPBACK, port), env)
+        finally:
+            servers.stop()
+    assert str(raised.value).startswith("The events function exited with status")
+    assert "in use" in str(raised.value)
+
+
+@pytest.mark.processes
+def test_one_port_given_to_two_pieces_is_refused_before_anything_starts():
+    [port] = fixed_ports(1)
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.run", "--port", str(port), "--events-port", str(port),
+         "--env-file", os.devnull],
+        cwd=ROOT, env=without_settings(os.environ), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        f"Port {port} is given to the webhook function (PORT) and the events function "
+        "(EVENTS_PORT): give each its own"
+    ) in result.stderr

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from google.cloud import pubsub_v1
 
+from devtools.children import Child
+from devtools.dead_letters import Pubsub
 from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
 from tests import processes
@@ -105,11 +106,8 @@ def test_a_link_and_its_unlink_sent_during_an_outage_end_unlinked(stack):
 def dead_letters(stack: Running, *, keep: bool = True) -> list[Any]:
     """What waits in the runner's dead-letter subscription: handed back after reading, or
     (`keep=False`) acknowledged."""
-    host = f"127.0.0.1:{stack.ports.pubsub}"
-    old = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        client = pubsub_v1.SubscriberClient()
+    with Pubsub(f"127.0.0.1:{stack.ports.pubsub}") as clients:
+        client = clients.subscriber
         received = list(
             client.pull(subscription=DEAD_LETTERS, max_messages=10, timeout=10).received_messages
         )
@@ -122,11 +120,6 @@ def dead_letters(stack: Running, *, keep: bool = True) -> list[Any]:
         elif received:
             client.acknowledge(subscription=DEAD_LETTERS, ack_ids=[r.ack_id for r in received])
         return [r.message for r in received]
-    finally:
-        if old is None:
-            del os.environ["PUBSUB_EMULATOR_HOST"]
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = old
 
 
 def test_a_link_tulip_refuses_for_good_is_dead_lettered_intact(stack):
@@ -184,7 +177,7 @@ def test_pubsub_stopped_is_503_and_nothing_is_claimed(simulator_process):
     body = json.dumps(link("StationOperators", "ST-TEST-1", "OP-BOB")).encode()
     try:
         with processes.function(settings) as served:
-            served.wait_until_listening()
+            served.wait_until_ready()
             assert post(served.url, body)[0] == 202
             pubsub.stop()
             started = time.monotonic()
@@ -205,7 +198,7 @@ def post(url: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
 
 
 @pytest.fixture
-def simulator_process() -> Iterator[processes.Served]:
+def simulator_process() -> Iterator[Child]:
     with processes.simulator() as served:
         yield served
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import grpc
 import pytest
 
+from devtools.children import Child, fixed_ports
 from devtools.pubsub_emulator import Delivery as Pushed
 from devtools.pubsub_emulator import PubsubEmulator
 from devtools.run import DEV_API_KEY, DEV_API_SECRET
@@ -80,9 +81,9 @@ class Stack:
     delivery: Delivery
     secrets: SecretManagerEmulator
     exits: contextlib.ExitStack
-    simulator: processes.Served
-    function: processes.Served = field(init=False)
-    events: processes.Served | None = None  # the queue's: behind the push subscription
+    simulator: Child
+    function: Child = field(init=False)
+    events: Child | None = None  # the queue's: behind the push subscription
     pubsub: PubsubEmulator | None = None
 
     def sim(self, path: str, payload: object = None) -> Any:
@@ -165,7 +166,9 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
         secrets = SecretManagerEmulator()
         exits.callback(secrets.stop)
         secrets.put(TOKEN_VERSION, TOKEN)
-        simulator = exits.enter_context(processes.simulator())
+        # A port it can be started on again (test_tulip_stopped_mid_call_then_started_again).
+        [port] = fixed_ports(1)
+        simulator = exits.enter_context(processes.simulator(port))
         built = Stack(delivery, secrets, exits, simulator)
         settings = SETTINGS | {
             "TULIP_BASE_URL": simulator.url,
@@ -177,7 +180,7 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
             exits.callback(pubsub.stop)
             pubsub.add_topic(TOPIC)
             built.events = exits.enter_context(processes.function(settings))
-            built.events.wait_until_listening()
+            built.events.wait_until_ready()
             # A long backoff: a row sees the first delivery only, and the next row purges.
             pubsub.add_subscription(
                 PUSH, TOPIC, push_endpoint=built.events.url, ordering=True,
@@ -190,7 +193,7 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
             }
         target = "link_records_pubsub" if delivery == "eventarc" else "link_records"
         built.function = exits.enter_context(processes.function(settings, target))
-        built.function.wait_until_listening()
+        built.function.wait_until_ready()
         yield built
 
 

@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from google.cloud import pubsub_v1
 
+from devtools.dead_letters import Pubsub
 from devtools.pubsub_emulator import DEAD_LETTER_ATTRIBUTES, Layout, PubsubEmulator
 from tests.doubles import PushEndpoint
 from tests.processes import until
@@ -24,12 +24,18 @@ DEAD = "projects/p/subscriptions/dead"
 
 
 @pytest.fixture
-def pubsub(monkeypatch) -> Iterator[PubsubEmulator]:
+def pubsub() -> Iterator[PubsubEmulator]:
     emulator = PubsubEmulator()
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
     emulator.add_topic(TOPIC)
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture
+def clients(pubsub) -> Iterator[Pubsub]:
+    """Google's clients, on a channel of their own to this test's Pub/Sub, closed after it."""
+    with Pubsub(pubsub.host) as both:
+        yield both
 
 
 @pytest.fixture
@@ -39,20 +45,15 @@ def endpoint() -> Iterator[PushEndpoint]:
     double.stop()
 
 
-def publish(data: dict, key: str = "", **attributes: str) -> str:
-    client = pubsub_v1.PublisherClient(
-        publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
-    )
-    message_id: str = client.publish(
+def publish(clients: Pubsub, data: dict, key: str = "", **attributes: str) -> str:
+    message_id: str = clients.publisher.publish(
         TOPIC, json.dumps(data).encode(), ordering_key=key, **attributes
     ).result(timeout=10)
     return message_id
 
 
-def pull(subscription: str, most: int = 10) -> list:
-    response = pubsub_v1.SubscriberClient().pull(
-        subscription=subscription, max_messages=most, timeout=10
-    )
+def pull(clients: Pubsub, subscription: str, most: int = 10) -> list:
+    response = clients.subscriber.pull(subscription=subscription, max_messages=most, timeout=10)
     return list(response.received_messages)
 
 
@@ -61,36 +62,36 @@ def data_of(envelope: dict) -> dict:
     return data
 
 
-def test_publish_pull_ack(pubsub):
+def test_publish_pull_ack(clients, pubsub):
     pubsub.add_subscription(PULL, TOPIC)
-    first, second = publish({"n": 1}, x="1"), publish({"n": 2})
+    first, second = publish(clients, {"n": 1}, x="1"), publish(clients, {"n": 2})
     assert first != second
-    received = pull(PULL)
+    received = pull(clients, PULL)
     assert [json.loads(r.message.data) for r in received] == [{"n": 1}, {"n": 2}]
     assert received[0].message.attributes["x"] == "1"
     assert received[0].delivery_attempt == 0  # no dead-letter policy: not counted, as on Google
-    assert pull(PULL) == []  # outstanding until acked or handed back
-    pubsub_v1.SubscriberClient().acknowledge(subscription=PULL, ack_ids=[received[0].ack_id])
-    pubsub_v1.SubscriberClient().modify_ack_deadline(
+    assert pull(clients, PULL) == []  # outstanding until acked or handed back
+    clients.subscriber.acknowledge(subscription=PULL, ack_ids=[received[0].ack_id])
+    clients.subscriber.modify_ack_deadline(
         subscription=PULL, ack_ids=[received[1].ack_id], ack_deadline_seconds=0
     )
-    [again] = pull(PULL)
+    [again] = pull(clients, PULL)
     assert json.loads(again.message.data) == {"n": 2}
     assert [d.state for d in pubsub.deliveries(PULL)] == ["outstanding"]
 
 
-def test_a_message_not_acked_in_time_is_delivered_again(pubsub):
+def test_a_message_not_acked_in_time_is_delivered_again(clients, pubsub):
     pubsub.add_subscription(PULL, TOPIC, ack_deadline=0.2, min_backoff=0.05)
-    publish({"n": 1})
-    assert len(pull(PULL)) == 1
-    until(lambda: pull(PULL) != [], "the redelivery after the ack deadline", seconds=10)
+    publish(clients, {"n": 1})
+    assert len(pull(clients, PULL)) == 1
+    until(lambda: pull(clients, PULL) != [], "the redelivery after the ack deadline", seconds=10)
     assert pubsub.deliveries(PULL)[0].attempts == 2
 
 
-def test_push_delivers_the_envelope_pubsub_sends_and_a_2xx_acks(pubsub, endpoint):
+def test_push_delivers_the_envelope_pubsub_sends_and_a_2xx_acks(clients, pubsub, endpoint):
     pubsub.add_topic(DEAD_TOPIC)
     pubsub.add_subscription(PUSH, TOPIC, push_endpoint=endpoint.url, dead_letter_topic=DEAD_TOPIC)
-    message_id = publish({"n": 1}, key="pair", source="mes")
+    message_id = publish(clients, {"n": 1}, key="pair", source="mes")
     until(lambda: pubsub.deliveries(PUSH) == [], "the ack")
     [envelope] = endpoint.envelopes
     message = envelope["message"]
@@ -101,16 +102,16 @@ def test_push_delivers_the_envelope_pubsub_sends_and_a_2xx_acks(pubsub, endpoint
     assert envelope["subscription"] == PUSH and envelope["deliveryAttempt"] == 1
 
 
-def test_without_a_dead_letter_policy_a_push_has_no_delivery_attempt(pubsub, endpoint):
+def test_without_a_dead_letter_policy_a_push_has_no_delivery_attempt(clients, pubsub, endpoint):
     pubsub.add_subscription(PUSH, TOPIC, push_endpoint=endpoint.url)
-    publish({"n": 1})
+    publish(clients, {"n": 1})
     until(lambda: endpoint.envelopes != [], "the push")
     assert "deliveryAttempt" not in endpoint.envelopes[0]
     assert "orderingKey" not in endpoint.envelopes[0]["message"]  # none was given
 
 
 def test_a_nack_is_retried_with_backoff_then_dead_lettered_with_pubsubs_attributes(
-    pubsub, endpoint
+    clients, pubsub, endpoint
 ):
     endpoint.default = 503
     pubsub.add_topic(DEAD_TOPIC)
@@ -124,8 +125,8 @@ def test_a_nack_is_retried_with_backoff_then_dead_lettered_with_pubsubs_attribut
         min_backoff=0.05,
         max_backoff=0.2,
     )
-    publish({"n": 1}, key="pair", source="mes")
-    until(lambda: pull(DEAD) != [] or False, "the dead letter", seconds=20)
+    publish(clients, {"n": 1}, key="pair", source="mes")
+    until(lambda: pull(clients, DEAD) != [] or False, "the dead letter", seconds=20)
     assert [e["deliveryAttempt"] for e in endpoint.envelopes] == [1, 2, 3, 4, 5]
     assert pubsub.deliveries(PUSH) == []  # the source subscription is done with it
     [dead] = [d.message for d in pubsub.deliveries(DEAD)]
@@ -143,7 +144,7 @@ def test_backoff_doubles_up_to_its_maximum(pubsub):
     assert [sub.backoff(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
 
 
-def test_one_outstanding_message_per_ordering_key_in_publish_order(pubsub, endpoint):
+def test_one_outstanding_message_per_ordering_key_in_publish_order(clients, pubsub, endpoint):
     failures = {"left": 2}
 
     def respond(envelope: dict) -> int:  # the first message fails twice, then all pass
@@ -157,15 +158,15 @@ def test_one_outstanding_message_per_ordering_key_in_publish_order(pubsub, endpo
         PUSH, TOPIC, push_endpoint=endpoint.url, ordering=True, min_backoff=0.05, max_backoff=0.1
     )
     for n in range(3):
-        publish({"n": n}, key="pair")
-    publish({"other": 1}, key="other")
+        publish(clients, {"n": n}, key="pair")
+    publish(clients, {"other": 1}, key="other")
     until(lambda: pubsub.deliveries(PUSH) == [], "every ack", seconds=20)
     pair = [d["n"] for d in endpoint.data() if "n" in d]
     assert pair == [0, 0, 0, 1, 2]  # the later ones waited for the first
     assert {"other": 1} in endpoint.data()
 
 
-def test_a_dead_letter_lets_the_later_messages_of_its_key_go(pubsub, endpoint):
+def test_a_dead_letter_lets_the_later_messages_of_its_key_go(clients, pubsub, endpoint):
     endpoint.respond = lambda envelope: 503 if data_of(envelope) == {"n": 0} else 204
     pubsub.add_topic(DEAD_TOPIC)
     pubsub.add_subscription(DEAD, DEAD_TOPIC)
@@ -179,8 +180,8 @@ def test_a_dead_letter_lets_the_later_messages_of_its_key_go(pubsub, endpoint):
         min_backoff=0.02,
         max_backoff=0.05,
     )
-    publish({"n": 0}, key="pair")
-    publish({"n": 1}, key="pair")
+    publish(clients, {"n": 0}, key="pair")
+    publish(clients, {"n": 1}, key="pair")
     until(lambda: pubsub.deliveries(PUSH) == [], "both done", seconds=20)
     assert endpoint.data() == [{"n": 0}] * 5 + [{"n": 1}]
     assert [json.loads(d.message.data) for d in pubsub.deliveries(DEAD)] == [{"n": 0}]
@@ -198,7 +199,6 @@ def test_the_layout_is_created_as_infra_sets_it(pubsub, endpoint):
     assert dead.topic == layout.dead_letter_topic and dead.retain_acked
 
 
-def test_an_unknown_topic_is_not_found(pubsub):
-    client = pubsub_v1.PublisherClient()
+def test_an_unknown_topic_is_not_found(clients, pubsub):
     with pytest.raises(Exception, match="Topic not found"):
-        client.publish("projects/p/topics/nothing", b"{}").result(timeout=10)
+        clients.publisher.publish("projects/p/topics/nothing", b"{}").result(timeout=10)

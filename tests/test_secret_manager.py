@@ -10,6 +10,10 @@ import sys
 import grpc
 import pytest
 
+from devtools.secret_manager_emulator import SecretManagerEmulator
+from function.errors import CredentialsUnavailable
+from function.secret_manager import SecretManager
+from function.timing import SYSTEM_CLOCK, Backoff, Deadline
 from tests.helpers import ROOT, link_url, request_body
 
 VERSION = "projects/acme-prod/secrets/tulip-token/versions/latest"
@@ -216,3 +220,34 @@ def test_the_client_is_created_once_and_only_when_needed(
         client.post("/", json=request_body())
         clock.advance(1_000)  # past the TTL: the second request reads again
     assert created == [1] and len(from_secret_manager.calls) == 2
+
+
+def test_a_new_server_on_a_stopped_ones_port_is_reached_at_once():
+    """A client that failed against a stopped server, and still lives, does not make a fresh
+    client fail against a new server the kernel gave the same port: clients of local servers
+    share no connection (function/local_grpc.py). With gRPC's shared connections, the fresh
+    client would join the failed one's, in reconnect backoff, and fail at once."""
+    name = "projects/p/secrets/s/versions/latest"
+
+    def manager(server: SecretManagerEmulator) -> SecretManager:
+        backoff = Backoff(base=0.01, cap=0.02)
+        return SecretManager(emulator_host=server.host, clock=SYSTEM_CLOCK, backoff=backoff)
+
+    first = SecretManagerEmulator()
+    first.put(name, "before")
+    reader = manager(first)
+    assert reader.read(name, Deadline(SYSTEM_CLOCK, 5)) == "before"
+    first.stop()
+    kept = manager(first)
+    with pytest.raises(CredentialsUnavailable):
+        kept.read(name, Deadline(SYSTEM_CLOCK, 5))
+    second = SecretManagerEmulator(first.port)
+    try:
+        second.put(name, "after")
+        fresh = manager(second)
+        assert fresh.read(name, Deadline(SYSTEM_CLOCK, 5)) == "after"
+        assert second.calls == [name]
+        for client in (reader, kept, fresh):
+            client.close()
+    finally:
+        second.stop()

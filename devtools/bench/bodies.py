@@ -43,7 +43,7 @@ from devtools.bench.measure import (
     _secret_manager,
     _serving,
 )
-from devtools.run import free_port
+from devtools.children import fixed_ports
 
 MIB = 1024 * 1024
 MAPPING = {
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _growth(variant: Variant, body: bytes, concurrency: int) -> float:
-    port = free_port()
+    [port] = fixed_ports(1)
 
     def post(what: bytes) -> None:
         status = _post(port, _headers(variant, what), what)

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.children import fixed_ports
 from devtools.pubsub_emulator import PubsubEmulator
-from devtools.run import free_port, without_settings
+from devtools.run import without_settings
 from devtools.secret_manager_emulator import SecretManagerEmulator
 from devtools.sign import signed_headers
 from function.auth import AuthMode
@@ -188,7 +189,7 @@ def _measure(
     seconds: int,
 ) -> Measured:
     reads_before, stub_before = len(emulator.calls), stub.stats()
-    port = free_port()
+    [port] = fixed_ports(1)
     with _serving(variant, port) as (process, cold_start):
         measured = Measured(cold_start, 0.0)
         if variant.loaded:
@@ -426,7 +427,7 @@ class _Stub:
 
 @contextlib.contextmanager
 def _stub(delay: float = 0.0) -> Iterator[_Stub]:
-    port = free_port()
+    [port] = fixed_ports(1)
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.bench.stub", str(port), str(delay)],
         cwd=ROOT,

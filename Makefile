@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 		-r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
-## venv: only set up .venv (the tools in devtools/, for the deploy guide's commands)
+## venv: only set up .venv (for the tools in ops/ the deploy guide runs, and those in devtools/)
 venv: $(STAMP)
 
 # The providers' schemas (CDK for Terraform wheels, about 100 MB), downloaded, never installed.
@@ -45,14 +45,14 @@ CONSOLE_PORT ?= 8083
 MIN_BACKOFF ?= 10
 MAX_BACKOFF ?= 600
 MAX_DELIVERY_ATTEMPTS ?= 5
-RUN := $(BIN)/python -m devtools.run --host $(HOST) --port $(PORT) \
+RUN := $(BIN)/python -m devtools.runner --host $(HOST) --port $(PORT) \
 	--simulator-port $(SIMULATOR_PORT) --events-port $(EVENTS_PORT) --pubsub-port $(PUBSUB_PORT) \
 	--pubsub-state-port $(PUBSUB_STATE_PORT) --console-port $(CONSOLE_PORT) \
 	--min-backoff $(MIN_BACKOFF) --max-backoff $(MAX_BACKOFF) \
 	--max-delivery-attempts $(MAX_DELIVERY_ATTEMPTS)
 
-## run: the deployed shape locally (WEBHOOK_DELIVERY=direct: the webhook function alone), wired
-## to the Tulip simulator unless TULIP_BASE_URL is set
+## run: the deployed shape locally (queue mode: the webhook function, the Pub/Sub simulator, the
+## events function), wired to the Tulip simulator unless TULIP_BASE_URL is set
 run: $(STAMP)
 	$(RUN)
 
@@ -63,7 +63,7 @@ demo: $(STAMP)
 ## test: lint, then every test (sets up .venv first if needed, and, as root, the browser the
 ## console's test drives)
 test: lint
-	@devtools/install_browser.sh
+	@devtools/checks/install_browser.sh
 	$(BIN)/python -m pytest
 
 ## quick: the tests that start no process (unit, through the app, infra parsing): seconds
@@ -72,7 +72,7 @@ quick: $(STAMP)
 
 ## fuzz: schemathesis against openapi.yaml on the running function and simulator (fixed seed)
 fuzz: $(STAMP)
-	$(BIN)/python -m devtools.fuzz
+	$(BIN)/python -m devtools.checks.fuzz
 
 ## bench: tulip-link against a minimal and a naive function on loopback; a table and bench.json
 bench: $(STAMP)
@@ -81,7 +81,7 @@ bench: $(STAMP)
 ## soak: the tests RUNS times in a row (default 30), naming any that failed even once
 RUNS ?= 30
 soak: $(STAMP)
-	PYTHON=$(BIN)/python bash devtools/soak.sh $(RUNS)
+	PYTHON=$(BIN)/python bash devtools/checks/soak.sh $(RUNS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -98,7 +98,7 @@ lint: $(STAMP)
 ## and `terraform validate` where the providers can be downloaded
 VALIDATE_DIR := .cache/terraform-validate
 check-infra: $(CHECKOV_STAMP) $(SCHEMA_STAMP) $(STAMP)
-	$(BIN)/python -m devtools.provider_schema --wheels $(SCHEMAS)
+	$(BIN)/python -m devtools.checks.provider_schema --wheels $(SCHEMAS)
 	PROVIDER_SCHEMAS=$(SCHEMAS) $(BIN)/python -m pytest -q tests/test_provider_schema.py
 	@# A file checkov cannot parse is not scanned, and checkov still passes: fail on it here.
 	@$(CHECKOV_VENV)/bin/checkov --directory infra --framework terraform \

@@ -1,19 +1,26 @@
-"""Cloud Functions entry points. Thin on purpose: the work is in the `function` package."""
+"""Cloud Functions entry points, one per kind of caller. Thin on purpose: the work is in the
+`function` package."""
 
 import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from function import handlers
+from function.edge import eventarc, push, webhook
 
 
 @functions_framework.http
 def link_records(request: flask.Request) -> flask.Response:
-    """HTTP: a JSON link request, or a Pub/Sub push envelope carrying one."""
-    return handlers.handle_http(request)
+    """A sender's webhook: its own JSON (or ours), authenticated as WEBHOOK_AUTH says."""
+    return webhook.handle(request)
+
+
+@functions_framework.http
+def link_records_push(request: flask.Request) -> flask.Response:
+    """The events function behind the Pub/Sub push subscription: push envelopes only."""
+    return push.handle(request)
 
 
 @functions_framework.cloud_event
 def link_records_pubsub(event: CloudEvent) -> None:
-    """Eventarc: a Pub/Sub `messagePublished` event carrying a link request."""
-    handlers.handle_cloud_event(event)
+    """The events function behind an Eventarc trigger: Pub/Sub `messagePublished` events."""
+    eventarc.handle(event)

@@ -1,35 +1,10 @@
-"""Inbound authentication: prove an HTTP request came from the configured sender.
+"""Inbound authentication: prove an HTTP request came from the configured sender (`WEBHOOK_AUTH`).
 
-`WEBHOOK_AUTH` picks the scheme; the secret comes from Secret Manager (`WEBHOOK_SECRET`, cached
-like the Tulip token) or, locally, `WEBHOOK_SECRET_VALUE`. The value may hold several secrets,
-one per line (surrounding whitespace of each line ignored, blank lines skipped), and any one of
-them verifies: that is how a secret is rotated without dropping a request.
-
-- `standard-webhooks`: the Standard Webhooks v1 scheme. HMAC-SHA256 over `{id}.{timestamp}.{body}`
-  keyed with the base64 part of `whsec_...`; headers `webhook-id`, `webhook-timestamp`,
-  `webhook-signature` (or their `svix-*` spellings); the timestamp must be within
-  `WEBHOOK_TOLERANCE_SECONDS` of now, past or future.
-- `hmac-sha256`: an HMAC-SHA256 of the raw body, keyed with the secret's UTF-8 bytes, in the
-  header `WEBHOOK_SIGNATURE_HEADER`, as 64 hex digits or base64, optionally after `sha256=`.
-  There is no timestamp, so a captured request can be replayed: harmless here only because
-  linking is idempotent.
-- `token`: `Authorization: Bearer <token>` or `X-Webhook-Token: <token>`.
-- `none`: no check; only behind Cloud Run IAM.
-
-Why our own verifier rather than the `standardwebhooks` package: that package hard-codes its
-clock and a five-minute tolerance, knows no `svix-*` names, holds one key per instance and raises
-bare `ValueError`s on malformed headers. The scheme itself is a few lines of `hmac`, tested here
-against the published vector.
-
-Every failure is `Unauthenticated` (401) with one generic message, so a caller learns nothing
-about which part failed; the reason goes to the log line only. Comparisons are constant-time.
-Nothing here logs or returns a signature or a secret.
-
-A header a mode reads once must come once. The server joins a repeated header into one value
-with commas before the WSGI environment sees it, so a comma where the header's syntax has none
-(an id, a timestamp, a hex or base64 signature, a signature entry `v1,<base64>`) is refused as
-a repeated header. A token may hold any character: a repeated token header simply does not
-match, and the log line says why it may not have.
+The secret comes from Secret Manager (`WEBHOOK_SECRET`, cached like the Tulip token) or, locally,
+`WEBHOOK_SECRET_VALUE`; it may hold several secrets, one per line, any of which verifies. Every
+failure is `Unauthenticated` (401, one generic message; the reason goes to the log line only).
+Comparisons are constant-time; nothing here logs or returns a signature or a secret. The schemes:
+docs/senders.md; why they are built so: docs/design.md.
 """
 
 from __future__ import annotations
@@ -43,9 +18,9 @@ import re
 from collections.abc import Callable
 from typing import Literal, Protocol, get_args
 
-from .errors import ConfigError, Unauthenticated
-from .secret_manager import SecretCache
-from .timing import Clock, Deadline
+from function.clients.secret_manager import SecretCache
+from function.model.errors import ConfigError, Unauthenticated
+from function.timing import Clock, Deadline
 
 SigningMode = Literal["standard-webhooks", "hmac-sha256", "token"]
 AuthMode = Literal[SigningMode, "none"]

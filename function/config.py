@@ -4,10 +4,6 @@
 HTTP entry point needs (how callers are authenticated), so that the CloudEvent entry point is not
 refused for a webhook setting it never uses. An empty variable counts as unset. A problem is a
 `ConfigError` (500 `MISCONFIGURED`) naming the setting and never echoing its value.
-
-A renamed setting keeps its old name as an alias (`ALIASES`): the old name is read when the new
-one is unset, errors name whichever the operator wrote, and the two set to different values are
-refused rather than one silently winning.
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -30,18 +26,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .auth import DEFAULT_SIGNATURE_HEADER, SIGNING_MODES, WEBHOOK_AUTH_MODES, AuthMode
-from .credentials import ApiToken, make_token
-from .errors import ConfigError, MappingError
-from .links import LinkPolicy, is_table_link_id
-from .mapping import LinkMapping, parse_link_mapping
-from .payloads import ModelT
+from function.auth import DEFAULT_SIGNATURE_HEADER, SIGNING_MODES, WEBHOOK_AUTH_MODES, AuthMode
+from function.clients.credentials import ApiToken, make_token
+from function.core.links import LinkPolicy, is_table_link_id
+from function.core.mapping import LinkMapping, parse_link_mapping
+from function.model.errors import ConfigError, MappingError
 
 # Where the HTTP function sends its links: to Tulip at once, or to Pub/Sub for the events function.
 Delivery = Literal["direct", "queue"]
 DELIVERIES: tuple[Delivery, ...] = get_args(Delivery)
-# Old names still read, each documented as an alias of the current one.
-ALIASES = {"TULIP_CREDENTIALS_TTL_SECONDS": "SECRET_CACHE_TTL_SECONDS"}
 _SECRET_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/secrets/)?(?P<secret>[A-Za-z0-9_-]{1,255})"
     r"(?:/versions/(?P<version>latest|[1-9][0-9]*))?"
@@ -368,33 +361,25 @@ def environment_variables() -> frozenset[str]:
         for model in (Settings, WebhookSettings)
         for field in model.model_fields.values()
         if field.alias
-    ) | frozenset(ALIASES)
+    )
 
 
-def _load(model: type[ModelT], environ: Mapping[str, str]) -> ModelT:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _load(model: type[_Model], environ: Mapping[str, str]) -> _Model:
     present = {k: v.strip() for k, v in environ.items() if v.strip()}
-    given_as: dict[str, str] = {}  # a current name -> the old name the value was given under
-    for old, new in ALIASES.items():
-        if old in present and new in present and present[old] != present[new]:
-            raise ConfigError(
-                f"Invalid settings: {old} (an old name of {new}) and {new} are both set, "
-                f"to different values: keep only {new}"
-            )
-        if old in present and new not in present:
-            present[new] = present[old]
-            given_as[new] = old
     names = {field.alias for field in model.model_fields.values()}
     try:
         return model.model_validate({k: v for k, v in present.items() if k in names})
     except ValidationError as error:
-        raise ConfigError(_describe(error, given_as)) from None
+        raise ConfigError(_describe(error)) from None
 
 
-def _describe(error: ValidationError, given_as: Mapping[str, str]) -> str:
+def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         name = str(item["loc"][0]) if item["loc"] else ""
-        name = given_as.get(name, name)
         message = item["msg"]
         if item["type"] == "missing":
             problems.append(f"{name} is not set")

@@ -1,14 +1,10 @@
-"""Process lifetime: what one instance builds once from its environment and shares between requests.
+"""The one place an instance (a serving process) builds its long-lived objects, from its settings.
 
-An instance (a serving process) has one `LinkService` (settings, secret cache, Tulip connection
-pool) and, for the HTTP entry point only, one `Authenticator` and, in queue mode, one `Intake`
-(with its Pub/Sub publisher). Each is built on first use, so that the CloudEvent entry point never
-reads the webhook settings, direct mode never imports the Pub/Sub library, and a bad setting is
-reported by the request that needs it. `current()` is the instance; `reset()` starts a new one (tests;
-`clock=` runs it on a fake clock) and closes the old one's clients.
-
-Module-level state in the package: the instance here, the watchdog's one thread and its queue of
-limits (`watchdog`), and the log scope and write lock (`logs`). Nothing else outlives a request.
+Each entry point takes what it needs in one piece, `webhook_function()` or `events_function()`,
+built on first use and shared by every request: the events function never reads the webhook
+settings, direct mode never imports the Pub/Sub library, and a bad setting is refused by every
+request that needs it, the same way (`Once`). `reset()` starts a new instance (tests; `clock=`),
+closing the old one's clients; a serving process closes them as it exits.
 """
 
 from __future__ import annotations
@@ -17,26 +13,26 @@ import atexit
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .auth import Authenticator
-from .config import WebhookSettings, load_settings, load_webhook_settings
-from .errors import ConfigError
-from .intake import Intake
-from .pubsub import Publisher
-from .secret_manager import SecretCache
-from .service import LinkService
-from .timing import SYSTEM_CLOCK, Clock
+from function.auth import Authenticator
+from function.clients.credentials import TulipCredentials
+from function.clients.pubsub import Publisher
+from function.clients.secret_manager import SecretCache, SecretManager
+from function.clients.tulip import TulipClient
+from function.config import Settings, WebhookSettings, load_settings, load_webhook_settings
+from function.core.intake import Intake
+from function.core.service import LinkService
+from function.model.errors import ConfigError
+from function.timing import SYSTEM_CLOCK, Backoff, Clock, Deadline
 
 _T = TypeVar("_T")
 
 
 class Once(Generic[_T]):
-    """A value built on first use.
-
-    A `ConfigError` is remembered too: every later call raises it again without re-reading, so
-    an instance with bad settings refuses every request the same way until it is redeployed.
-    """
+    """A value built on first use. A `ConfigError` is remembered too: every later call raises it
+    again without re-reading, until the instance is replaced."""
 
     def __init__(self, build: Callable[[], _T]) -> None:
         self._build = build
@@ -63,55 +59,127 @@ class Once(Generic[_T]):
             return self._value
 
 
+@dataclass(frozen=True)
+class EventsFunction:
+    """What the events function needs (Pub/Sub push, and Eventarc)."""
+
+    settings: Settings
+    service: LinkService
+    new_deadline: Callable[[], Deadline]
+
+
+@dataclass(frozen=True)
+class WebhookFunction:
+    """What a webhook function needs; `intake` only in queue mode."""
+
+    settings: Settings
+    webhook: WebhookSettings
+    authenticator: Authenticator
+    service: LinkService
+    intake: Intake | None
+    new_deadline: Callable[[], Deadline]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The clients every entry point shares."""
+
+    secret_manager: SecretManager
+    secrets: SecretCache
+    credentials: TulipCredentials
+    tulip: TulipClient
+
+
 class Instance:
     """The long-lived objects of one serving process."""
 
     def __init__(self, clock: Clock) -> None:
-        self._service = Once(lambda: LinkService(load_settings(os.environ), clock=clock))
-        self._webhook = Once(lambda: load_webhook_settings(os.environ))
-        self._authenticator = Once(self._build_authenticator)
+        self._clock = clock
+        self._settings = Once(lambda: load_settings(os.environ))
+        self._webhook_settings = Once(lambda: load_webhook_settings(os.environ))
+        self._clients = Once(self._build_clients)
+        self._service = Once(self._build_service)
         self._publisher = Once(self._build_publisher)
-        self._intake = Once(self._build_intake)
+        self._events_function = Once(self._build_events_function)
+        self._webhook_function = Once(self._build_webhook_function)
 
-    def service(self) -> LinkService:
-        """The core, with the settings every entry point needs."""
-        return self._service.get()
+    def events_function(self) -> EventsFunction:
+        """The events function's objects."""
+        return self._events_function.get()
 
-    def authenticator(self) -> Authenticator:
-        """How HTTP callers are checked (`WEBHOOK_AUTH`), sharing the service's secret cache."""
-        return self._authenticator.get()
+    def webhook_function(self) -> WebhookFunction:
+        """A webhook function's objects."""
+        return self._webhook_function.get()
 
-    def webhook(self) -> WebhookSettings:
-        """The HTTP entry point's own settings (`WEBHOOK_*`)."""
-        return self._webhook.get()
-
-    def intake(self) -> Intake | None:
-        """Queue mode's intake (`WEBHOOK_DELIVERY=queue`); None in direct mode."""
-        if self._webhook.get().delivery != "queue":
-            return None
-        return self._intake.get()
+    def clients(self) -> Clients:
+        """The shared clients (built by either function)."""
+        return self._clients.get()
 
     def close(self) -> None:
         """Close every client built (channels, connection pools, the publisher): the one place a
         process, or a test, shuts them down."""
         if (publisher := self._publisher.built()) is not None:
             publisher.close()
-        if (service := self._service.built()) is not None:
-            service.close()
+        if (clients := self._clients.built()) is not None:
+            clients.secret_manager.close()
+            clients.tulip.close()
 
-    def _build_authenticator(self) -> Authenticator:
-        core = self.service()
-        return authenticator(self._webhook.get(), core.secrets, core.clock)
+    def _deadline(self) -> Deadline:
+        return Deadline(self._clock, self._settings.get().deadline)
+
+    def _build_clients(self) -> Clients:
+        settings = self._settings.get()
+        backoff = Backoff()
+        manager = SecretManager(
+            emulator_host=settings.secret_manager_emulator_host, clock=self._clock, backoff=backoff
+        )
+        secrets = SecretCache(manager.read, settings.secret_cache_ttl, self._clock)
+        credentials = TulipCredentials(
+            secrets, secret=settings.credentials_secret_version, token=settings.api_token()
+        )
+        tulip = TulipClient(
+            base_url=settings.tulip_base_url,
+            workspace_id=settings.workspace_id,
+            timeout=settings.timeout,
+            max_attempts=settings.max_attempts,
+            clock=self._clock,
+            backoff=backoff,
+        )
+        return Clients(manager, secrets, credentials, tulip)
+
+    def _build_service(self) -> LinkService:
+        settings, clients = self._settings.get(), self._clients.get()
+        return LinkService(
+            policy=settings.policy,
+            mapping=settings.link_mapping,
+            credentials=clients.credentials,
+            tulip=clients.tulip,
+            batch_concurrency=settings.batch_concurrency,
+            clock=self._clock,
+        )
 
     def _build_publisher(self) -> Publisher:
-        topic = self._webhook.get().topic_name
+        topic = self._webhook_settings.get().topic_name
         assert topic is not None, "the settings require a topic in queue mode"
         return Publisher(topic)
 
-    def _build_intake(self) -> Intake:
-        webhook = self._webhook.get()
-        return Intake(
-            self.service(), self._publisher.get(), webhook.publish_timeout, webhook.sender
+    def _build_events_function(self) -> EventsFunction:
+        return EventsFunction(self._settings.get(), self._service.get(), self._deadline)
+
+    def _build_webhook_function(self) -> WebhookFunction:
+        settings, webhook = self._settings.get(), self._webhook_settings.get()
+        intake = None
+        if webhook.delivery == "queue":
+            intake = Intake(
+                self._service.get(), self._publisher.get(), webhook.publish_timeout, webhook.sender
+            )
+        return WebhookFunction(
+            settings,
+            webhook,
+            authenticator(webhook, self._clients.get().secrets, self._clock),
+            self._service.get(),
+            intake,
+            self._deadline,
         )
 
 

@@ -1,13 +1,8 @@
 """Structured logs: one JSON object per line on stdout, with `severity` for Cloud Logging.
 
-A request opens a `scope` with its `requestId` (and trace); fields bound later in the request
-(`bind`) join every line written inside the scope, in whichever module writes it. Lines go
-straight to whatever `sys.stdout` is at the moment of writing, not through `logging`: the
-framework's execution-id wrapper (installed per request when `LOG_EXECUTION_ID` is on) then sees
-them, and the framework's own `logging.config.dictConfig` call cannot disable them.
-
-Callers pass only credential-free fields: nothing here knows what a secret looks like, so
-nothing that holds one may be handed to it.
+A request opens a `scope` (its `requestId`, trace); fields bound later (`bind`) join every line
+written inside it. `Severity` and `Event` are the fixed words a line may carry. Callers pass only
+credential-free fields: nothing here knows what a secret looks like.
 """
 
 from __future__ import annotations
@@ -20,9 +15,21 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from .outcomes import Event, Severity
+Severity = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# Every `event` a log line can carry: one name per situation, searchable in Cloud Logging.
+Event = Literal[
+    "link.done",
+    "link.valid",
+    "link.rejected",
+    "link.failed",
+    "link.ignored",
+    "link.queued",
+    "link.batch",
+    "tulip.retry",
+    "mapping.when_failed",
+]
 
 
 class HeaderGetter(Protocol):

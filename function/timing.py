@@ -1,10 +1,5 @@
-"""Time for one request: an injectable clock, the request's deadline, and the backoff between tries.
-
-What decides behaviour goes through a `Clock`: the deadline, the waits between tries, the secret
-cache's TTL, Standard Webhooks' timestamp tolerance, a batch's rate-limit gate. Tests then run
-retries and expiry on a fake clock without sleeping. Two things read real time on purpose: the
-watchdog (`watchdog`), which bounds real sockets, and the latency the edge logs, which reports
-what a caller waited.
+"""Time for one request: an injectable `Clock`, the request's `Deadline`, and the `Backoff` between
+tries. Why everything goes through a clock: docs/design.md.
 """
 
 from __future__ import annotations

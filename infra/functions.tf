@@ -22,15 +22,15 @@ locals {
 
   events_function = {
     description = "Links Tulip table records for messages published to the requests topic."
-    # link_records takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
-    entry_point = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records"
+    # link_records_push takes push envelopes; link_records_pubsub takes Eventarc's CloudEvents.
+    entry_point = var.use_eventarc_trigger ? "link_records_pubsub" : "link_records_push"
     # Pub/Sub push and Eventarc from this project count as internal traffic.
     ingress  = "ALLOW_INTERNAL_ONLY"
     env      = local.events_env
     eventarc = var.use_eventarc_trigger
     memory   = var.memory
     public   = false
-    auth     = "none"
+    auth     = "cloud-run-iam" # reads no WEBHOOK_AUTH: IAM admits only the push (or Eventarc) account
   }
 
   # No sender is named events (modules/senders refuses it).

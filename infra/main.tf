@@ -84,10 +84,9 @@ locals {
     })
   }
 
-  # Cloud Run IAM admits only the push (or Eventarc) service account.
+  # Cloud Run IAM admits only the push (or Eventarc) service account: no WEBHOOK_AUTH.
   events_env = merge(local.common_env, {
     for name, value in {
-      WEBHOOK_AUTH = "none"
       LINK_MAPPING = var.events_link_mapping
     } : name => value if value != ""
   })

@@ -8,7 +8,8 @@ locals {
   # The functions' names are known before they exist, so the metrics do not wait for them and
   # are created early in a first apply; what reads them waits below.
   function_services = join(" OR ", [for key in keys(local.functions) : "\"${var.name_prefix}-${key}\""])
-  runbook           = var.runbook_url != "" ? var.runbook_url : "docs/runbook.md (in the tulip-link repository)"
+  # Each alert's text reads "Runbook: <runbook_url, or docs/runbook.md in the repository>#<section>".
+  runbook = var.runbook_url != "" ? var.runbook_url : "docs/runbook.md"
 }
 
 resource "google_logging_metric" "link_outcomes" {
@@ -159,7 +160,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Link requests gave up after ${var.max_delivery_attempts} deliveries and wait in `${google_pubsub_subscription.dead_letter.name}`. List them (`python -m devtools.dead_letters list`), fix the cause, then replay them. Runbook: ${local.runbook}#dead-letters"
+    content   = "Link requests gave up after ${var.max_delivery_attempts} deliveries and wait in `${google_pubsub_subscription.dead_letter.name}`. List them (`python -m ops.dead_letters list`), fix the cause, then replay them. Runbook: ${local.runbook}#dead-letters"
   }
 
   depends_on = [google_project_service.enabled]

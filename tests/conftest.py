@@ -11,8 +11,8 @@ import pytest
 import responses
 from hypothesis import HealthCheck, settings
 
-from devtools.run import DEV_API_KEY, DEV_API_SECRET
-from devtools.secret_manager_emulator import SecretManagerEmulator
+from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.simulators.secret_manager import SecretManagerSimulator
 from function import config, instance
 from tests import processes
 from tests.doubles import FakeClock, SimulatorDouble, TulipDouble
@@ -78,8 +78,14 @@ def env(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Env]:
 
 @pytest.fixture
 def client() -> flask.testing.FlaskClient:
-    """The HTTP entry point, served by the real functions-framework app."""
+    """The webhook entry point, served by the real functions-framework app."""
     return functions_framework.create_app("link_records", str(ROOT / "main.py")).test_client()
+
+
+@pytest.fixture
+def push_client() -> flask.testing.FlaskClient:
+    """The push subscription's entry point (the events function), by the real app."""
+    return functions_framework.create_app("link_records_push", str(ROOT / "main.py")).test_client()
 
 
 @pytest.fixture
@@ -97,8 +103,8 @@ def tulip() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def secret_manager() -> Iterator[SecretManagerEmulator]:
-    double = SecretManagerEmulator()
+def secret_manager() -> Iterator[SecretManagerSimulator]:
+    double = SecretManagerSimulator()
     yield double
     double.stop()
 

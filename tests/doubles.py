@@ -1,5 +1,5 @@
 """Test doubles for what lies outside this machine, run for real on loopback (the Secret Manager
-one is `devtools.secret_manager_emulator`, shared with `make bench`).
+one is `devtools.simulators.secret_manager`, shared with `make bench`).
 
 - `TulipDouble`: a threaded HTTP server on 127.0.0.1 that records each request and answers
   from a script (status, headers, body), for tests that need real sockets.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devtools.tulip_simulator import DEFAULT_SEED, Simulator, make_server
+from devtools.simulators.tulip import DEFAULT_SEED, TulipSimulator, make_server
 from function.timing import Clock
 
 
@@ -70,13 +70,15 @@ class TulipDouble:
     """A real HTTP server on 127.0.0.1 that records requests and plays scripted answers.
 
     With no script left it answers 204. `respond` may be replaced to compute an answer from the
-    request (for concurrency tests). `connections` counts the TCP connections it accepted; a
+    request (for concurrency tests). `connections` counts the TCP connections it accepted, `open`
+    those its client has not closed yet; a
     scripted answer with `close=True` closes its connection after answering.
     """
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.connections = 0
+        self.open = 0
         self.script: list[Scripted] = []
         self.respond: Callable[[Recorded], Scripted] | None = None
         self._lock = threading.Lock()
@@ -113,7 +115,13 @@ class TulipDouble:
             def process_request(self, request: Any, client_address: Any) -> None:
                 with double._lock:
                     double.connections += 1
+                    double.open += 1
                 super().process_request(request, client_address)
+
+            def shutdown_request(self, request: Any) -> None:  # the connection has ended
+                with double._lock:
+                    double.open -= 1
+                super().shutdown_request(request)
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -137,7 +145,7 @@ class SimulatorDouble:
     """The Tulip simulator on a free loopback port, in a thread of the test process."""
 
     def __init__(self) -> None:
-        self.simulator = Simulator(json.loads(DEFAULT_SEED.read_text()))
+        self.simulator = TulipSimulator(json.loads(DEFAULT_SEED.read_text()))
         self._server = make_server(self.simulator, 0)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(

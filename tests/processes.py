@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devtools.children import FUNCTION, SIMULATOR, Child
-from devtools.run import DEV_WEBHOOK_SECRET, Ports, without_settings
-from devtools.sign import signed_headers
+from devtools.runner.children import FUNCTION, SIMULATOR, Child
+from devtools.runner.run import DEV_WEBHOOK_SECRET, Ports, without_settings
+from ops.sign import signed_headers
 from tests.helpers import ROOT
 
 # Set for each test by conftest.py: whether it is marked `processes`.
@@ -71,9 +71,9 @@ def function(
 
 @contextlib.contextmanager
 def simulator(port: int = 0) -> Iterator[Child]:
-    """The Tulip simulator (devtools/tulip_simulator.py) with its seed, ready, on `port` (0: the
+    """The Tulip simulator (devtools/simulators/tulip.py) with its seed, ready, on `port` (0: the
     kernel's choice; `fixed_ports` for one it must start on again)."""
-    args = ["devtools.tulip_simulator", "--port", str(port)]
+    args = ["devtools.simulators.tulip", "--port", str(port)]
     env = clean_environment({})
     with serve(lambda: Child("the Tulip simulator", SIMULATOR, args, env, keep_all=True)) as served:
         served.wait_until_ready()
@@ -85,7 +85,7 @@ RUNNER_READY_SECONDS = 60
 
 @dataclass
 class Running:
-    """`python -m devtools.run` serving: where each piece listens, and the command it printed."""
+    """`python -m devtools.runner` serving: where each piece listens, and the command it printed."""
 
     function: str
     simulator: str
@@ -125,7 +125,7 @@ class Running:
 
 @contextlib.contextmanager
 def runner(*args: str, **settings: str) -> Iterator[Running]:
-    """`python -m devtools.run` on free ports with `settings` in its environment, until the
+    """`python -m devtools.runner` on free ports with `settings` in its environment, until the
     block ends; then Ctrl-C (unless the block stopped it), and every port must be free."""
     assert allowed, "this test starts a real process: mark it @pytest.mark.processes"
     env = without_settings(os.environ)
@@ -133,7 +133,7 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
     env |= settings
     # Every port 0: each piece listens where the kernel says, and the runner prints where.
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.run", "--port", "0", "--simulator-port", "0",
+        [sys.executable, "-m", "devtools.runner", "--port", "0", "--simulator-port", "0",
          "--events-port", "0", "--pubsub-port", "0", "--pubsub-state-port", "0",
          "--console-port", "0", "--env-file", os.devnull, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -186,7 +186,7 @@ _PRINTED = {
     "function": r"webhook function +http://\S+:(\d+)",
     "simulator": r"Tulip simulator +http://\S+:(\d+)/",
     "events": r"events function +http://\S+:(\d+)",
-    "pubsub": r"local Pub/Sub +\S+:(\d+)",
+    "pubsub": r"Pub/Sub simulator +\S+:(\d+)",
     "pubsub_state": r"its state +http://\S+:(\d+)/state",
     "console": r"Watch it work.*http://localhost:(\d+)/",
 }

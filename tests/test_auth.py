@@ -17,9 +17,9 @@ import grpc
 import pytest
 from werkzeug.datastructures import Headers
 
-from devtools.sign import hmac_sha256_hex, signed_headers, standard_webhooks_signature
 from function.auth import standard_webhooks_key, verify_hmac_sha256, verify_standard_webhooks
-from function.errors import Unauthenticated
+from function.model.errors import Unauthenticated
+from ops.sign import hmac_sha256_hex, signed_headers, standard_webhooks_signature
 from tests import processes
 from tests.helpers import ROOT, link_url, log_lines, push_envelope, request_body
 
@@ -233,10 +233,13 @@ def test_an_unsigned_push_envelope_is_refused(client, standard):
     assert_refused(post(client, body, {}))
 
 
-def test_a_signed_push_envelope_links(client, tulip, standard):
-    tulip.put(link_url(), status=204)
+def test_a_signed_push_envelope_is_refused_naming_the_push_entry_point(client, standard):
+    """A push envelope is not a webhook: it belongs to link_records_push (Cloud Run IAM
+    authenticates its caller there), whoever signs it here."""
     body = json.dumps(push_envelope(request_body())).encode()
-    assert post(client, body, sw_headers(body)).status_code == 200
+    response = post(client, body, sw_headers(body))
+    assert (response.status_code, response.json["errorCode"]) == (400, "MALFORMED_REQUEST")
+    assert "link_records_push" in response.json["message"]
 
 
 def test_method_and_content_type_come_before_the_signature(client, standard):
@@ -441,7 +444,7 @@ def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     run = [
         sys.executable,
         "-m",
-        "devtools.sign",
+        "ops.sign",
         "--mode",
         "standard-webhooks",
         "--secret",

@@ -104,7 +104,7 @@ def test_a_transient_failure_answers_retryable_and_the_redelivery_links_nothing_
     def flaky(method, path, authorization, body):
         if method == "PUT" and json.loads(body)["rightRecord"] == "SN-0002":
             calls["n"] += 1
-            from devtools.tulip_simulator import ApiError
+            from devtools.simulators.tulip import ApiError
 
             raise ApiError(503, "INJECTED_FAULT", "down for a moment")
         return original(method, path, authorization, body)
@@ -273,11 +273,13 @@ def test_a_batch_logs_one_line_per_link_and_a_summary(client, tulip, capsys):
     assert {line["requestId"] for line in lines} == {response.json["requestId"]}
 
 
-def test_a_push_envelope_carrying_a_batch_is_redelivered_unless_every_link_succeeded(client, tulip):
+def test_a_push_envelope_carrying_a_batch_is_redelivered_unless_every_link_succeeded(
+    push_client, tulip
+):
     tulip.put(link_url("A"), status=204)
     tulip.put(link_url("B"), status=404)
     links = [{"tableLinkId": t, "leftRecord": "L", "rightRecord": "R"} for t in "AB"]
-    response = client.post("/", json=push_envelope({"links": links}))
+    response = push_client.post("/", json=push_envelope({"links": links}))
     assert response.status_code == 404  # not an ack: Pub/Sub delivers it again
 
 

@@ -1,5 +1,5 @@
-"""The local console (devtools/console.py): what it reads from each piece, what its buttons do,
-the page without JavaScript, and the page in a real browser against `make run`'s pieces."""
+"""The local console (devtools/runner/console.py): what it reads from each piece, what its buttons do,
+the page without JavaScript, and the page in a real browser against `make run`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from devtools import console
-from devtools.console import Pieces, RequestLog
-from devtools.run import DEV_API_KEY, DEV_API_SECRET
-from devtools.tulip_simulator import DEFAULT_SEED, Simulator, make_server
+from devtools.runner import console
+from devtools.runner.console import LocalRun, RequestLog
+from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.simulators.tulip import DEFAULT_SEED, TulipSimulator, make_server
 from tests.helpers import ROOT
 from tests.processes import Running, runner, until
 
@@ -94,8 +94,8 @@ def test_a_tulip_call_belongs_to_the_latest_earlier_request_that_named_its_pair(
 
 
 @contextlib.contextmanager
-def simulator() -> Iterator[tuple[Simulator, str]]:
-    simulated = Simulator(json.loads(DEFAULT_SEED.read_text()))
+def simulator() -> Iterator[tuple[TulipSimulator, str]]:
+    simulated = TulipSimulator(json.loads(DEFAULT_SEED.read_text()))
     server = make_server(simulated, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -105,17 +105,17 @@ def simulator() -> Iterator[tuple[Simulator, str]]:
         server.server_close()
 
 
-def pieces(simulator_url: str | None, pubsub_state_url: str | None = None) -> Pieces:
-    return Pieces(RequestLog(), simulator_url, pubsub_state_url, lambda: (0, {}), None)
+def local_run(simulator_url: str | None, pubsub_state_url: str | None = None) -> LocalRun:
+    return LocalRun(RequestLog(), simulator_url, pubsub_state_url, lambda: (0, {}), None)
 
 
 def test_a_piece_that_does_not_answer_is_shown_as_unavailable_not_as_an_error():
     with simulator() as (_, url):
-        data = console.snapshot(pieces(url, "http://127.0.0.1:9/state"))
+        data = console.snapshot(local_run(url, "http://127.0.0.1:9/state"))
     assert "did not answer" in data["queue"]["unavailable"]
     assert data["tulip"]["links"]  # the simulator still shows
     page = console.render_page(data, "", "")
-    assert "The local Pub/Sub is unavailable" in page
+    assert "The Pub/Sub simulator is unavailable" in page
 
 
 def test_links_a_call_of_this_run_made_are_new_and_the_seeds_are_not():
@@ -124,7 +124,7 @@ def test_links_a_call_of_this_run_made_are_new_and_the_seeds_are_not():
         body = json.dumps({"leftRecord": "WO-1001", "rightRecord": "SN-0001"}).encode()
         path = "/api/v3/tableLinks/WorkOrderSerials/link"
         assert simulated.handle("PUT", path, token, body)[0] == 204
-        data = console.snapshot(pieces(url))
+        data = console.snapshot(local_run(url))
     [work_orders] = [link for link in data["tulip"]["links"] if link["id"] == "WorkOrderSerials"]
     marks = {(p["left"], p["right"]): p["new"] for p in work_orders["pairs"]}
     assert marks == {("WO-1002", "SN-0004"): False, ("WO-1001", "SN-0001"): True}
@@ -144,18 +144,20 @@ def test_links_a_call_of_this_run_made_are_new_and_the_seeds_are_not():
 )
 def test_the_fault_buttons_set_the_simulators_switch(form, faults, said):
     with simulator() as (simulated, url):
-        assert said in console.press(pieces(url), "fault", form)
+        assert said in console.act(local_run(url), "fault", form)
         assert simulated.state()["faultsPending"] == faults
-        assert "Tulip recovered" in console.press(pieces(url), "recover", {})
+        assert "Tulip recovered" in console.act(local_run(url), "recover", {})
         assert simulated.state()["faultsPending"] == 0
 
 
 def test_a_button_that_cannot_work_says_why():
     with simulator() as (_, url):
-        assert "No such fault" in console.press(pieces(url), "fault", {"fault": "fire"})
-        assert "whole number" in console.press(pieces(url), "fault", {"fault": "503", "count": "x"})
-        assert "no dead letters" in console.press(pieces(url), "replay", {})
-    assert "real Tulip" in console.press(pieces(None), "fault", {"fault": "down"})
+        assert "No such fault" in console.act(local_run(url), "fault", {"fault": "fire"})
+        assert "whole number" in console.act(
+            local_run(url), "fault", {"fault": "503", "count": "x"}
+        )
+        assert "no dead letters" in console.act(local_run(url), "replay", {})
+    assert "real Tulip" in console.act(local_run(None), "fault", {"fault": "down"})
 
 
 # --- The page without JavaScript ---------------------------------------------------------------
@@ -177,7 +179,7 @@ def test_the_page_works_without_javascript_and_escapes_what_it_shows():
 
     with simulator() as (_, url):
         served = console.serve(
-            Pieces(log, url, None, lambda: send(), None),
+            LocalRun(log, url, None, lambda: send(), None),
             "127.0.0.1",
             0,
         )
@@ -202,7 +204,7 @@ def test_the_page_works_without_javascript_and_escapes_what_it_shows():
             served.server_close()
 
 
-# --- In a real browser, against make run's pieces ----------------------------------------------
+# --- In a real browser, against make run ----------------------------------------------
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from function.credentials import ApiToken, parse_token
-from function.errors import ConfigError, CredentialsUnavailable
-from function.secret_manager import SecretCache
+from function.clients.credentials import ApiToken, parse_token
+from function.clients.secret_manager import SecretCache
+from function.model.errors import ConfigError, CredentialsUnavailable
 from function.timing import Deadline
 from tests.doubles import FakeClock
 

@@ -1,4 +1,4 @@
-"""devtools/dead_letters.py with the real client against the local Pub/Sub: listing changes
+"""ops/dead_letters.py with the real client against the Pub/Sub simulator: listing changes
 nothing; replay moves exactly the chosen messages, intact, acking only what it republished."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from devtools import dead_letters
-from devtools.pubsub_emulator import PubsubEmulator
+from devtools.simulators.pubsub import PubsubSimulator
+from ops import dead_letters
 from tests.doubles import PushEndpoint
 from tests.helpers import ROOT
 from tests.processes import until
@@ -31,8 +31,8 @@ DEAD = "projects/p/subscriptions/tulip-link-dead-letter"
 
 
 @pytest.fixture
-def pubsub(monkeypatch) -> Iterator[PubsubEmulator]:
-    emulator = PubsubEmulator()
+def pubsub(monkeypatch) -> Iterator[PubsubSimulator]:
+    emulator = PubsubSimulator()
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
     for topic in (REQUESTS, DEAD_TOPIC):
         emulator.add_topic(topic)
@@ -48,7 +48,7 @@ def link(right: str, table_link: str = "WorkOrderSerials") -> dict[str, str]:
 
 
 def dead_letter(
-    pubsub: PubsubEmulator, right: str, *, replays: int = 0, age_minutes: int = 5, **extra: str
+    pubsub: PubsubSimulator, right: str, *, replays: int = 0, age_minutes: int = 5, **extra: str
 ) -> str:
     """A message as Pub/Sub dead-letters it (what the intake queued, plus Pub/Sub's marks)."""
     first = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=age_minutes)
@@ -71,12 +71,12 @@ def run(*argv: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
-def waiting(pubsub: PubsubEmulator) -> list:
+def waiting(pubsub: PubsubSimulator) -> list:
     """What the dead-letter subscription still holds and has not had acknowledged."""
     return [d for d in pubsub.deliveries(DEAD) if d.state != "acked"]
 
 
-def republished(pubsub: PubsubEmulator) -> list:
+def republished(pubsub: PubsubSimulator) -> list:
     return [d.message for d in pubsub.deliveries(OBSERVED)]
 
 
@@ -207,7 +207,7 @@ def test_an_interrupted_replay_acks_nothing_it_did_not_republish(pubsub, signals
     pubsub.on_publish = interrupt
     env = os.environ | {"PUBSUB_EMULATOR_HOST": pubsub.host}
     tool.append(subprocess.Popen(
-        [sys.executable, "-m", "devtools.dead_letters", "replay", DEAD, "--to", REQUESTS],
+        [sys.executable, "-m", "ops.dead_letters", "replay", DEAD, "--to", REQUESTS],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     ))  # fmt: skip
     output, _ = tool[0].communicate(timeout=60)

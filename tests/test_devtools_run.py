@@ -13,8 +13,8 @@ import sys
 import pytest
 from werkzeug.datastructures import Headers
 
-from devtools.children import FUNCTION, LOOPBACK, NotReady, fixed_ports
-from devtools.run import (
+from devtools.runner.children import FUNCTION, LOOPBACK, NotReady, fixed_ports
+from devtools.runner.run import (
     DEV_API_KEY,
     DEV_WEBHOOK_SECRET,
     EXAMPLE,
@@ -26,9 +26,9 @@ from devtools.run import (
     read_env_file,
     without_settings,
 )
+from function.clients.secret_manager import SecretCache
 from function.config import load_webhook_settings
 from function.instance import authenticator
-from function.secret_manager import SecretCache
 from function.timing import SYSTEM_CLOCK, Deadline
 from tests.helpers import ROOT
 
@@ -118,7 +118,7 @@ def test_the_runner_refuses_before_starting_anything(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("WEBHOOK_AUTH=token\n")
     result = subprocess.run(
-        [sys.executable, "-m", "devtools.run", "--env-file", str(env_file), "--port", "1"],
+        [sys.executable, "-m", "devtools.runner", "--env-file", str(env_file), "--port", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -146,7 +146,7 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
     assert command.endswith(f"--data-binary @{EXAMPLE}")
     sign = command[command.index("$(") + 2 : command.index(")")]
     words = shlex.split(sign)
-    assert words[:3] == [".venv/bin/python", "-m", "devtools.sign"]
+    assert words[:3] == [".venv/bin/python", "-m", "ops.sign"]
     options = subprocess.run(
         [sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
@@ -160,7 +160,7 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
 
 
 def test_without_authentication_the_command_is_plain_and_a_secret_manager_secret_has_none():
-    assert "devtools.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
+    assert "ops.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
     assert curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "s"}) is None
 
 
@@ -171,7 +171,7 @@ def test_a_piece_whose_port_another_server_holds_stops_the_run_naming_it(tmp_pat
     listen. The run must not go on (pushes would go to the wrong server); the error names the
     piece and gives its own words."""
     [port] = fixed_ports(1)
-    env = without_settings(os.environ) | {"WEBHOOK_AUTH": "none"}
+    env = without_settings(os.environ)
     env |= {"TULIP_BASE_URL": "http://127.0.0.1:1", "TULIP_API_KEY": "k", "TULIP_API_SECRET": "s"}
     with (
         socket.create_server(("127.0.0.1", port)),  # accepts connections, answers nothing
@@ -180,7 +180,12 @@ def test_a_piece_whose_port_another_server_holds_stops_the_run_naming_it(tmp_pat
         servers = Servers(lambda: None, output=output)
         try:
             with pytest.raises(NotReady) as raised:
-                servers.start("The events function", FUNCTION, function_args(LOOPBACK, port), env)
+                servers.start(
+                    "The events function",
+                    FUNCTION,
+                    function_args(LOOPBACK, port, "link_records_push"),
+                    env,
+                )
         finally:
             servers.stop()
     assert str(raised.value).startswith("The events function exited with status")
@@ -191,7 +196,7 @@ def test_a_piece_whose_port_another_server_holds_stops_the_run_naming_it(tmp_pat
 def test_one_port_given_to_two_pieces_is_refused_before_anything_starts():
     [port] = fixed_ports(1)
     result = subprocess.run(
-        [sys.executable, "-m", "devtools.run", "--port", str(port), "--events-port", str(port),
+        [sys.executable, "-m", "devtools.runner", "--port", str(port), "--events-port", str(port),
          "--env-file", os.devnull],
         cwd=ROOT, env=without_settings(os.environ), capture_output=True, text=True, timeout=60,
         check=False,

@@ -1,5 +1,5 @@
 """Durable intake, end to end: `make run`'s deployed shape as real processes (the webhook function
-in queue mode, the local Pub/Sub, its push subscription, the events function, the simulator),
+in queue mode, the Pub/Sub simulator, its push subscription, the events function, the simulator),
 with short retry backoffs. Whatever Tulip does, a webhook is answered at once and its link is
 made, retried, or dead-lettered: never lost, never made twice."""
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from devtools.children import Child
-from devtools.dead_letters import Pubsub
-from devtools.pubsub_emulator import PubsubEmulator
-from devtools.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.runner.children import Child
+from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.simulators.pubsub import PubsubSimulator
+from ops.dead_letters import Pubsub
 from tests import processes
 from tests.helpers import ROOT
 from tests.processes import Running, runner, until
@@ -161,7 +161,7 @@ def test_what_is_refused_publishes_nothing(stack):
 
 
 def test_pubsub_stopped_is_503_and_nothing_is_claimed(simulator_process):
-    pubsub = PubsubEmulator()
+    pubsub = PubsubSimulator()
     topic = "projects/p/topics/requests"
     pubsub.add_topic(topic)
     settings = {
@@ -208,7 +208,7 @@ def test_a_dead_letter_is_listed_then_linked_by_replay_once_its_cause_is_gone(st
     refused = link("WorkOrderSerials", "WO-1003", "SN-0004")  # SN-0004 has WO-1002: 409
     status, answer = stack.post(refused)
     assert status == 202
-    tool = [sys.executable, "-m", "devtools.dead_letters"]
+    tool = [sys.executable, "-m", "ops.dead_letters"]
     env = os.environ | {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{stack.ports.pubsub}"}
 
     def listed() -> str:

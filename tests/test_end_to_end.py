@@ -1,4 +1,4 @@
-"""End to end, direct mode: `WEBHOOK_DELIVERY=direct python -m devtools.run` starts the simulator
+"""End to end, direct mode: `WEBHOOK_DELIVERY=direct python -m devtools.runner` starts the simulator
 and the function (gunicorn, as in production) as real processes on free loopback ports; requests
 go over real HTTP, and the caller waits for Tulip. Queue mode, the runner's default, is proved in
 test_durable_intake.py."""
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.run import DEV_WEBHOOK_SECRET
-from devtools.sign import signed_headers
+from devtools.runner.run import DEV_WEBHOOK_SECRET
+from ops.sign import signed_headers
 from tests.helpers import ROOT
 from tests.processes import Running, runner
 

@@ -1,10 +1,9 @@
 """The fault matrix, end to end: one row per fault of Tulip or Secret Manager, each delivered
-four ways to real processes on loopback: a direct HTTP request and a Pub/Sub push envelope to
-`link_records`, an Eventarc CloudEvent to `link_records_pubsub`, and a webhook to a function in
-queue mode, whose link the local Pub/Sub pushes to the events function.
+four ways to real processes on loopback: a direct HTTP request to `link_records`, a Pub/Sub push
+envelope to `link_records_push`, an Eventarc CloudEvent to `link_records_pubsub`, and a webhook
+to a function in queue mode, whose link the Pub/Sub simulator pushes to the events function.
 
-Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret
-Manager double; for the queue, also the local Pub/Sub and the events function), so the four run
+Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret Manager simulator; for the queue, also the Pub/Sub simulator and the events function), so the four run
 at once. Every row asserts, for each delivery: the answer and its `Retry-After`, the calls Tulip
 received, the Secret Manager reads, whether the message is acked (2xx) or delivered again, the
 log line, and that the answer came within the deadline. Through the queue, the webhook's answer
@@ -33,12 +32,12 @@ from typing import Any, Literal
 import grpc
 import pytest
 
-from devtools.children import Child, fixed_ports
-from devtools.pubsub_emulator import Delivery as Pushed
-from devtools.pubsub_emulator import PubsubEmulator
-from devtools.run import DEV_API_KEY, DEV_API_SECRET
-from devtools.secret_manager_emulator import SecretManagerEmulator
-from function.secret_manager import READ_TRIES
+from devtools.runner.children import Child, fixed_ports
+from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.simulators.pubsub import Delivery as Pushed
+from devtools.simulators.pubsub import PubsubSimulator
+from devtools.simulators.secret_manager import SecretManagerSimulator
+from function.clients.secret_manager import READ_TRIES
 from tests import processes
 from tests.helpers import b64
 
@@ -79,12 +78,12 @@ class Stack:
     """One delivery's simulator, function and Secret Manager."""
 
     delivery: Delivery
-    secrets: SecretManagerEmulator
+    secrets: SecretManagerSimulator
     exits: contextlib.ExitStack
     simulator: Child
     function: Child = field(init=False)
     events: Child | None = None  # the queue's: behind the push subscription
-    pubsub: PubsubEmulator | None = None
+    pubsub: PubsubSimulator | None = None
 
     def sim(self, path: str, payload: object = None) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.simulator.port, timeout=10)
@@ -163,7 +162,7 @@ class Stack:
 @contextlib.contextmanager
 def stack(delivery: Delivery) -> Iterator[Stack]:
     with contextlib.ExitStack() as exits:
-        secrets = SecretManagerEmulator()
+        secrets = SecretManagerSimulator()
         exits.callback(secrets.stop)
         secrets.put(TOKEN_VERSION, TOKEN)
         # A port it can be started on again (test_tulip_stopped_mid_call_then_started_again).
@@ -176,10 +175,10 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
             "SECRET_MANAGER_EMULATOR_HOST": secrets.host,
         }
         if delivery == "queue":
-            built.pubsub = pubsub = PubsubEmulator()
+            built.pubsub = pubsub = PubsubSimulator()
             exits.callback(pubsub.stop)
             pubsub.add_topic(TOPIC)
-            built.events = exits.enter_context(processes.function(settings))
+            built.events = exits.enter_context(processes.function(settings, "link_records_push"))
             built.events.wait_until_ready()
             # A long backoff: a row sees the first delivery only, and the next row purges.
             pubsub.add_subscription(
@@ -191,7 +190,9 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
                 "WEBHOOK_QUEUE_TOPIC": TOPIC,
                 "PUBSUB_EMULATOR_HOST": pubsub.host,
             }
-        target = "link_records_pubsub" if delivery == "eventarc" else "link_records"
+        target = {"eventarc": "link_records_pubsub", "push": "link_records_push"}.get(
+            delivery, "link_records"
+        )
         built.function = exits.enter_context(processes.function(settings, target))
         built.function.wait_until_ready()
         yield built

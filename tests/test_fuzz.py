@@ -1,4 +1,4 @@
-"""devtools/fuzz.py: the schemathesis configuration `make fuzz` writes (the run is in CI)."""
+"""devtools/checks/fuzz.py: the schemathesis configuration `make fuzz` writes (the run is in CI)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import tomllib
 
 import jsonschema_rs
 
-from devtools.fuzz import config, differing_spellings
-from devtools.tulip_simulator import DEFAULT_SEED
+from devtools.checks.fuzz import config, differing_spellings
+from devtools.simulators.tulip import DEFAULT_SEED
 from tests.helpers import OPENAPI, ROOT
 
 SEED = json.loads(DEFAULT_SEED.read_text())

@@ -11,7 +11,7 @@ import json
 import pytest
 import requests
 
-from function import service
+from function.core import service
 from tests.helpers import (
     API_KEY,
     API_SECRET,
@@ -445,9 +445,9 @@ def test_a_bug_is_500_internal_with_the_traceback_only_in_one_log_line(
 # --- Pub/Sub push envelopes ----------------------------------------------------------------------
 
 
-def test_a_push_envelope_is_unwrapped_and_its_ids_logged(client, tulip, capsys):
+def test_a_push_envelope_is_unwrapped_and_its_ids_logged(push_client, tulip, capsys):
     tulip.put(link_url(), status=204)
-    response = client.post("/", json=push_envelope(request_body(), "m-77", attempt=3))
+    response = push_client.post("/", json=push_envelope(request_body(), "m-77", attempt=3))
     assert response.status_code == 200
     [line] = log_lines(capsys.readouterr().out)
     assert line["messageId"] == "m-77" and line["deliveryAttempt"] == 3
@@ -457,16 +457,16 @@ def test_a_push_envelope_is_unwrapped_and_its_ids_logged(client, tulip, capsys):
 @pytest.mark.parametrize(
     ("status", "expected"), [(503, 502), (429, 429), (422, 422), (404, 404), (401, 502)]
 )
-def test_a_push_envelope_that_fails_is_not_acked(client, tulip, status, expected):
+def test_a_push_envelope_that_fails_is_not_acked(push_client, tulip, status, expected):
     for _ in range(4):
         tulip.put(link_url(), status=status)
-    response = client.post("/", json=push_envelope(request_body()))
+    response = push_client.post("/", json=push_envelope(request_body()))
     assert response.status_code == expected
     tulip.reset()
 
 
-def test_an_invalid_payload_in_an_envelope_is_422_so_it_is_dead_lettered(client):
-    response = client.post("/", json=push_envelope({"leftRecord": "a"}))
+def test_an_invalid_payload_in_an_envelope_is_422_so_it_is_dead_lettered(push_client):
+    response = push_client.post("/", json=push_envelope({"leftRecord": "a"}))
     assert response.status_code == 422
 
 
@@ -481,8 +481,8 @@ def test_an_invalid_payload_in_an_envelope_is_422_so_it_is_dead_lettered(client)
         {"message": {"messageId": "1", "data": b64({}), "attributes": []}, "subscription": "s"},
     ],
 )
-def test_a_broken_envelope_is_400(client, envelope):
-    response = client.post("/", json=envelope)
+def test_a_broken_envelope_is_400(push_client, envelope):
+    response = push_client.post("/", json=envelope)
     assert response.status_code == 400
     assert response.json["errorCode"] == "MALFORMED_REQUEST"
 
@@ -493,10 +493,10 @@ def test_a_body_that_only_looks_like_an_envelope_is_a_direct_request(client):
     assert response.status_code == 422
 
 
-def test_a_message_over_the_cap_is_413(client, env):
+def test_a_message_over_the_cap_is_413(push_client, env):
     env.set(MAX_BODY_BYTES="300")
     envelope = push_envelope(request_body(padding="x" * 150))
-    response = client.post("/", json=envelope)
+    response = push_client.post("/", json=envelope)
     assert response.status_code == 413
 
 

@@ -73,9 +73,12 @@ def test_entry_points_exist_in_main_py():
     tree = ast.parse((ROOT / "main.py").read_text())
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     named = set(re.findall(r"link_records\w*", EVENTS["entry_point"] + WEBHOOK))
-    assert named == {"link_records", "link_records_pubsub"}
+    assert named == {"link_records", "link_records_push", "link_records_pubsub"}
     assert named <= defined
     assert 'entry_point = "link_records"' in WEBHOOK
+    assert EVENTS["entry_point"] == (
+        '${var.use_eventarc_trigger ? "link_records_pubsub" : "link_records_push"}'
+    )
 
 
 def test_environment_variables_are_ones_the_code_reads():
@@ -96,7 +99,7 @@ def test_environment_variables_are_ones_the_code_reads():
     assert "WEBHOOK_SENDER = name" in SENDER_ENV  # on every log line
     assert "MAX_BODY_BYTES = tostring(sender.max_body_bytes)" in SENDER_ENV
     assert EVENTS["env"] == "${local.events_env}"
-    assert 'WEBHOOK_AUTH = "none"' in TF["locals"]["events_env"].replace("  ", " ")
+    assert "WEBHOOK_" not in TF["locals"]["events_env"]  # Cloud Run IAM, not WEBHOOK_AUTH
 
 
 def test_each_function_takes_its_own_link_mapping():
@@ -113,7 +116,7 @@ def test_each_function_takes_its_own_link_mapping():
 def test_the_webhook_is_public_but_never_unauthenticated():
     assert 'ingress = "ALLOW_ALL"' in WEBHOOK
     assert "public = sender.public" in WEBHOOK and "auth = sender.auth" in WEBHOOK
-    assert (EVENTS["public"], EVENTS["auth"]) == (False, "none")
+    assert (EVENTS["public"], EVENTS["auth"]) == (False, "cloud-run-iam")
     assert TF["variable"]["webhook_auth"]["default"] == "standard-webhooks"
     assert TF["variable"]["webhook_public"]["default"] is True
     conditions = [p["condition"] for p in one(FUNCTION["lifecycle"])["precondition"]]

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from function.errors import InvalidPayload, MalformedRequest
-from function.links import Candidate, LinkPolicy, LinkRequest, validate_links
-from function.payloads import PubsubMessage, is_push_envelope, message_payload, parse_json_object
+from function.core.links import Candidate, LinkPolicy, validate_links
+from function.edge.payloads import (
+    PubsubMessage,
+    is_push_envelope,
+    message_payload,
+    parse_json_object,
+)
+from function.model.errors import InvalidPayload, MalformedRequest
+from function.model.link import Link
 from tests.helpers import b64
 
 
-def parse_link_request(data, **policy) -> LinkRequest:
+def parse_link_request(data, **policy) -> Link:
     """One link object, validated as every link is."""
     [link] = validate_links([Candidate(data)], LinkPolicy(**policy), counted_as="links")
     return link
@@ -44,7 +50,7 @@ def valid(**fields):
 )
 def test_records_are_normalised(given, kept):
     request = valid(leftRecord=given)
-    assert request.left == kept
+    assert request.left_record == kept
 
 
 @pytest.mark.parametrize(
@@ -73,7 +79,7 @@ def test_bad_records_are_refused(given, fragment):
 
 
 def test_length_counts_characters_not_bytes():
-    assert valid(rightRecord="€" * 512).right == "€" * 512
+    assert valid(rightRecord="€" * 512).right_record == "€" * 512
 
 
 @pytest.mark.parametrize(
@@ -85,14 +91,14 @@ def test_bad_table_link_ids_are_refused(given):
 
 
 def test_the_longest_table_link_id_passes():
-    assert valid(tableLinkId="x" * 64).link_id == "x" * 64
+    assert valid(tableLinkId="x" * 64).table_link_id == "x" * 64
 
 
 def test_a_missing_table_link_id_needs_the_default():
     found = problems({"leftRecord": "L", "rightRecord": "R"})
     assert "TULIP_TABLE_LINK_ID" in found["tableLinkId"]
     request = parse_link_request({"leftRecord": "L", "rightRecord": "R"}, default_table_link_id="D")
-    assert request.link_id == "D"
+    assert request.table_link_id == "D"
 
 
 def test_null_is_not_omitted():
@@ -126,14 +132,14 @@ def test_snake_case_spellings_are_accepted():
     request = parse_link_request(
         {"table_link_id": "T", "left_record": "L", "right_record": 9, "extra": {"ignored": 1}}
     )
-    assert (request.link_id, request.left, request.right) == ("T", "L", "9")
+    assert (request.table_link_id, request.left_record, request.right_record) == ("T", "L", "9")
 
 
 def test_both_spellings_must_agree():
     same = parse_link_request(
         {"tableLinkId": "T", "leftRecord": "L", "left_record": "L", "rightRecord": "R"}
     )
-    assert same.left == "L"
+    assert same.left_record == "L"
     found = problems(
         {"tableLinkId": "T", "leftRecord": "L", "left_record": "M", "rightRecord": "R"}
     )

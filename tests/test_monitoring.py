@@ -172,6 +172,17 @@ def test_each_alert_links_to_its_own_runbook_section_and_each_section_has_its_al
     assert set(linked) == sections
 
 
+def test_an_alert_names_its_runbook_section_as_url_or_file_then_anchor():
+    """'Runbook: docs/runbook.md#links-failing', or the operator's URL: never text glued to an
+    anchor."""
+    assert TF["locals"]["runbook"] == (
+        '${var.runbook_url != "" ? var.runbook_url : "docs/runbook.md"}'
+    )
+    for name, policy in ALERTS.items():
+        content = one(policy["documentation"])["content"]
+        assert re.search(r"Runbook: \$\{local\.runbook\}#[a-z0-9-]+$", content), name
+
+
 def test_the_runbook_covers_the_usual_causes():
     text = RUNBOOK.read_text()
     for cause in ("rotated", "revoked", "deleted table link", "does not exist **yet**",
@@ -180,4 +191,4 @@ def test_the_runbook_covers_the_usual_causes():
     for section in ("## Links failing", "## Dead letters", "## Messages stuck"):
         body = text.split(section, 1)[1].split("\n## ", 1)[0]
         assert "**What it means:**" in body and "**Confirm the fix:**" in body, section
-    assert "devtools.dead_letters replay" in text
+    assert "ops.dead_letters replay" in text

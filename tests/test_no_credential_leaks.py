@@ -15,7 +15,7 @@ FORMS = (KEY, SECRET, HEADER, f"Basic {HEADER}")
 
 
 def test_no_credential_in_any_answer_or_output(
-    env, client, event_client, tulip, secret_manager, capfd
+    env, client, push_client, event_client, tulip, secret_manager, capfd
 ):
     env.set(
         TULIP_API_KEY=None,
@@ -33,11 +33,11 @@ def test_no_credential_in_any_answer_or_output(
         tulip.put(link_url(), status=status, json=echo)
     bodies.append(client.post("/", json=request_body()))  # 401, refresh, 401
     bodies.append(client.post("/", json=request_body()))  # 403
-    bodies.append(client.post("/", json=push_envelope(request_body())))  # 422
+    bodies.append(push_client.post("/", json=push_envelope(request_body())))  # 422
     bodies.append(client.post("/", json=request_body()))  # 500 x4
     bodies.append(client.post("/", json={"leftRecord": SECRET}))  # 422 from us: no value echoed
     secret_manager.put(VERSION, f"{KEY} {SECRET}")  # not a token format
-    instance.current().service().secrets.invalidate(VERSION, lambda value: True)
+    instance.current().clients().secrets.invalidate(VERSION, lambda value: True)
     bodies.append(client.post("/", json=request_body()))  # MISCONFIGURED
 
     out, err = capfd.readouterr()

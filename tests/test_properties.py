@@ -34,11 +34,11 @@ import responses
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from devtools.sign import signed_headers
 from function.auth import SIGNING_MODES
-from function.errors import InvalidPayload
-from function.links import RECORD_MAX, Candidate, LinkPolicy, is_table_link_id, validate_links
-from function.outcomes import RULES, Outcome
+from function.core.links import RECORD_MAX, Candidate, LinkPolicy, is_table_link_id, validate_links
+from function.model.errors import InvalidPayload
+from function.model.status_table import RULES, Outcome
+from ops.sign import signed_headers
 from tests.helpers import BASE_URL, LINK_ID, OPENAPI
 
 # --- the document as an oracle -------------------------------------------------------------------
@@ -319,9 +319,9 @@ def test_deep_nesting_is_refused_and_never_a_crash(client, depth, where):
 
 
 @given(envelope=ENVELOPES)
-def test_a_push_envelope_makes_exactly_the_call_its_data_says(client, envelope):
+def test_a_push_envelope_makes_exactly_the_call_its_data_says(push_client, envelope):
     with recorded_tulip() as calls:
-        response = post(client, envelope)
+        response = post(push_client, envelope)
     assert_a_row(response)
     data = carried(envelope)
     if data is None:

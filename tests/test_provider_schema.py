@@ -1,4 +1,4 @@
-"""devtools/provider_schema.py: infra/ checked against the providers' schemas, and the check
+"""devtools/checks/provider_schema.py: infra/ checked against the providers' schemas, and the check
 itself shown to fail on every kind of mistake.
 
 The schemas are the CDK for Terraform wheels `make check-infra` downloads (about 100 MB), so
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import provider_schema
+from devtools.checks import provider_schema
 from tests.helpers import ROOT
 
 WHEELS = Path(os.environ.get("PROVIDER_SCHEMAS", provider_schema.WHEELS))

@@ -11,7 +11,7 @@ import json
 import pytest
 import requests
 
-from function import service
+from function.core import service
 from tests.helpers import b64, link_url, log_lines, request_body
 
 MESSAGE_ID = "1234567890"

@@ -1,5 +1,5 @@
 """Queue mode (`WEBHOOK_DELIVERY=queue`) through the real app, publishing with the real
-`google-cloud-pubsub` client to the local Pub/Sub; and the events side, which reads what the
+`google-cloud-pubsub` client to the Pub/Sub simulator; and the events side, which reads what the
 intake queued as our own shape."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from devtools.pubsub_emulator import PubsubEmulator
-from devtools.sign import signed_headers
+from devtools.simulators.pubsub import PubsubSimulator
 from function import instance
+from ops.sign import signed_headers
 from tests.helpers import (
     LINK_ID,
     ROOT,
@@ -34,9 +34,9 @@ SECRET = "whsec_" + base64.b64encode(b"a queue mode secret of 32 bytes!").decode
 
 
 @pytest.fixture
-def pubsub(env, monkeypatch) -> Iterator[PubsubEmulator]:
-    """The local Pub/Sub, with the requests topic and a subscription that keeps what arrives."""
-    emulator = PubsubEmulator()
+def pubsub(env, monkeypatch) -> Iterator[PubsubSimulator]:
+    """The Pub/Sub simulator, with the requests topic and a subscription that keeps what arrives."""
+    emulator = PubsubSimulator()
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
     emulator.add_topic(TOPIC)
     emulator.add_subscription(OBSERVED, TOPIC, ordering=True)
@@ -49,7 +49,7 @@ def pubsub(env, monkeypatch) -> Iterator[PubsubEmulator]:
     emulator.stop()
 
 
-def queued(pubsub: PubsubEmulator) -> list:
+def queued(pubsub: PubsubSimulator) -> list:
     """What the intake published, in order."""
     return [delivery.message for delivery in pubsub.deliveries(OBSERVED)]
 
@@ -326,11 +326,11 @@ SENDER_MAPPING = json.dumps({"leftRecord": "order", "rightRecord": "serial"})
 
 
 def test_the_events_function_reads_a_queued_link_as_ours_and_logs_the_intake(
-    client, env, tulip, capsys
+    push_client, env, tulip, capsys
 ):
     env.set(LINK_MAPPING=SENDER_MAPPING, TULIP_TABLE_LINK_ID=LINK_ID)
     tulip.put(link_url(), status=204)
-    response = client.post("/", json=marked(request_body(), "intake-42"))
+    response = push_client.post("/", json=marked(request_body(), "intake-42"))
     assert response.status_code == 200 and response.json["status"] == "linked"
     [line] = log_lines(capsys.readouterr().out)
     assert line["intakeRequestId"] == "intake-42" and line["event"] == "link.done"
@@ -349,17 +349,17 @@ def test_the_marker_means_nothing_where_the_function_checks_its_callers(client, 
     assert "order gave null" in response.json["message"]
 
 
-def test_validation_and_the_allow_list_apply_to_queued_links_too(client, env):
+def test_validation_and_the_allow_list_apply_to_queued_links_too(push_client, env):
     env.set(TULIP_ALLOWED_TABLE_LINK_IDS="Other")
-    response = client.post("/", json=marked(request_body()))
+    response = push_client.post("/", json=marked(request_body()))
     assert response.status_code == 422
     assert response.json["fields"][0]["field"] == "tableLinkId"
 
 
-def test_a_queued_link_reaching_a_queue_mode_function_is_refused(client, pubsub):
+def test_a_queued_link_sent_back_to_a_webhook_is_refused_not_queued_again(client, pubsub):
     response = client.post("/", json=marked(request_body()))
-    assert (response.status_code, response.json["errorCode"]) == (500, "MISCONFIGURED")
-    assert "WEBHOOK_DELIVERY=direct" in response.json["message"]
+    assert (response.status_code, response.json["errorCode"]) == (400, "MALFORMED_REQUEST")
+    assert "link_records_push" in response.json["message"]
     assert queued(pubsub) == []
 
 
@@ -399,11 +399,11 @@ def test_the_senders_name_is_on_every_line_and_travels_with_the_link(client, pub
     assert line["sender"] == "mes"
 
 
-def test_the_events_function_logs_the_sender_of_a_queued_link(client, env, tulip, capsys):
+def test_the_events_function_logs_the_sender_of_a_queued_link(push_client, env, tulip, capsys):
     tulip.put(link_url(), status=204)
     envelope = marked(request_body())
     envelope["message"]["attributes"]["sender"] = "jira"
-    assert client.post("/", json=envelope).status_code == 200
+    assert push_client.post("/", json=envelope).status_code == 200
     [line] = log_lines(capsys.readouterr().out)
     assert line["sender"] == "jira"
 

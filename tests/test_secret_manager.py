@@ -1,4 +1,4 @@
-"""The Tulip token from Secret Manager: the real client against a gRPC double on loopback."""
+"""The Tulip token from Secret Manager: the real client against the Secret Manager simulator on loopback."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import grpc
 import pytest
 
-from devtools.secret_manager_emulator import SecretManagerEmulator
-from function.errors import CredentialsUnavailable
-from function.secret_manager import SecretManager
+from devtools.simulators.secret_manager import SecretManagerSimulator
+from function.clients.secret_manager import SecretManager
+from function.model.errors import CredentialsUnavailable
 from function.timing import SYSTEM_CLOCK, Backoff, Deadline
 from tests.helpers import ROOT, link_url, request_body
 
@@ -189,7 +189,7 @@ def test_local_runs_never_import_the_secret_manager_library():
     code = (
         "import os, sys; os.environ.update(TULIP_BASE_URL='https://a.tulip.co', "
         "TULIP_API_KEY='k', TULIP_API_SECRET='s', WEBHOOK_AUTH='none');"
-        "from function import instance; instance.current().service();"
+        "from function import instance; instance.current().events_function();"
         "print('google.cloud.secretmanager' in sys.modules)"
     )
     result = subprocess.run(
@@ -201,7 +201,7 @@ def test_local_runs_never_import_the_secret_manager_library():
 def test_the_client_is_created_once_and_only_when_needed(
     client, tulip, from_secret_manager, clock, monkeypatch
 ):
-    from function.secret_manager import SecretManager
+    from function.clients.secret_manager import SecretManager
 
     created = []
     original = SecretManager._create_client
@@ -213,7 +213,7 @@ def test_the_client_is_created_once_and_only_when_needed(
     monkeypatch.setattr(SecretManager, "_create_client", counting)
     from function import instance
 
-    instance.current().service()
+    instance.current().events_function()
     assert created == []  # building the instance does not create it
     for _ in range(2):
         tulip.put(link_url(), status=204)
@@ -229,11 +229,11 @@ def test_a_new_server_on_a_stopped_ones_port_is_reached_at_once():
     client would join the failed one's, in reconnect backoff, and fail at once."""
     name = "projects/p/secrets/s/versions/latest"
 
-    def manager(server: SecretManagerEmulator) -> SecretManager:
+    def manager(server: SecretManagerSimulator) -> SecretManager:
         backoff = Backoff(base=0.01, cap=0.02)
         return SecretManager(emulator_host=server.host, clock=SYSTEM_CLOCK, backoff=backoff)
 
-    first = SecretManagerEmulator()
+    first = SecretManagerSimulator()
     first.put(name, "before")
     reader = manager(first)
     assert reader.read(name, Deadline(SYSTEM_CLOCK, 5)) == "before"
@@ -241,7 +241,7 @@ def test_a_new_server_on_a_stopped_ones_port_is_reached_at_once():
     kept = manager(first)
     with pytest.raises(CredentialsUnavailable):
         kept.read(name, Deadline(SYSTEM_CLOCK, 5))
-    second = SecretManagerEmulator(first.port)
+    second = SecretManagerSimulator(first.port)
     try:
         second.put(name, "after")
         fresh = manager(second)

@@ -11,11 +11,12 @@ import time
 import pytest
 
 from function import __version__
-from function.credentials import ApiToken
-from function.errors import TulipError
-from function.outcomes import Action, Outcome
+from function.clients.credentials import ApiToken
+from function.clients.tulip import TulipClient, parse_retry_after
+from function.model.errors import TulipError
+from function.model.link import Action, Link
+from function.model.status_table import Outcome
 from function.timing import Backoff, Deadline
-from function.tulip import TulipClient, parse_retry_after
 from tests.doubles import FakeClock, Scripted
 
 TOKEN = ApiToken("apikey.2_WIRE", "wire-secret")
@@ -63,10 +64,7 @@ def change(
     left_record: str = "L",
 ):
     return client.change_link(
-        table_link_id="LinkA",
-        action=action,
-        left_record=left_record,
-        right_record="R",
+        Link("LinkA", left_record, "R", action),
         tokens=tokens or Tokens(TOKEN),
         deadline=Deadline(clock.clock(), 30),
     )

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from devtools.tulip_simulator import DEFAULT_SEED, ApiError, Simulator, make_server
+from devtools.simulators.tulip import DEFAULT_SEED, ApiError, TulipSimulator, make_server
 
 SEED = json.loads(DEFAULT_SEED.read_text())
 WRITER = (
@@ -34,8 +34,8 @@ def now() -> Now:
 
 
 @pytest.fixture
-def sim(now) -> Simulator:
-    return Simulator(SEED, clock=now)
+def sim(now) -> TulipSimulator:
+    return TulipSimulator(SEED, clock=now)
 
 
 def put(sim, link_id, left, right, action="link", auth=WRITER, workspace=None):
@@ -113,7 +113,7 @@ def test_the_seed_uses_tulips_relationship_names():
     kinds = {link["relationshipType"] for link in SEED["tableLinks"].values()}
     assert kinds == {"one-to-one", "one-to-many", "many-to-one", "many-to-many"}
     with pytest.raises(ValueError, match="relationshipType"):
-        Simulator({**SEED, "tableLinks": {"X": {**SEED["tableLinks"]["SerialProduct"],
+        TulipSimulator({**SEED, "tableLinks": {"X": {**SEED["tableLinks"]["SerialProduct"],
                                                 "relationshipType": "1:n"}}})  # fmt: skip
 
 
@@ -204,7 +204,7 @@ def test_injected_faults_for_the_next_calls(sim):
 
 def test_an_injected_delay(sim, monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr("devtools.tulip_simulator.time.sleep", slept.append)
+    monkeypatch.setattr("devtools.simulators.tulip.time.sleep", slept.append)
     sim.add_fault({"delaySeconds": 2.5, "count": 1})
     assert put(sim, "SerialProduct", "SN-0001", "PUMP-A")[0] == 204
     assert slept == [2.5]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from function.watchdog import Limit
+from function.clients.attempt_limit import Limit
 
 
 class Connection:

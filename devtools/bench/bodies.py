@@ -13,7 +13,7 @@ per byte of body.
 
 The body is a GitHub push as its documentation shows one (commits with their file lists), made
 as large as asked; tulip-link checks its HMAC signature (`hmac-sha256`, as GitHub signs), maps it
-with a `LINK_MAPPING` and queues one link to the local Pub/Sub. `parse only` (the framework,
+with a `LINK_MAPPING` and queues one link to the Pub/Sub simulator. `parse only` (the framework,
 `request.get_data()` and `json.loads`, answering at once) is what any function that reads the
 body pays: the baseline. Both are served, and their secrets held, as `make bench` serves and
 holds them (`devtools.bench.measure`).
@@ -43,7 +43,7 @@ from devtools.bench.measure import (
     _secret_manager,
     _serving,
 )
-from devtools.children import fixed_ports
+from devtools.runner.children import fixed_ports
 
 MIB = 1024 * 1024
 MAPPING = {

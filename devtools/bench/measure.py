@@ -3,8 +3,8 @@
     .venv/bin/python -m devtools.bench [--rounds 3] [--seconds 5] [--json bench.json]
 
 Every variant is served as deployed (functions-framework with gunicorn) against the same stub
-Tulip (`devtools.bench.stub`: fast, or taking 2 s to answer), the same local Secret Manager and,
-in queue mode, the same local Pub/Sub (`devtools.pubsub_emulator`, whose requests topic has no
+Tulip (`devtools.bench.stub`: fast, or taking 2 s to answer), the same Secret Manager simulator and,
+in queue mode, the same Pub/Sub simulator (`devtools.simulators.pubsub`, whose requests topic has no
 subscription here: the bench measures the intake, which never calls Tulip), one at a time, in
 rounds whose order rotates; each figure is the median over the rounds. Per variant: requests per second
 and p50/p99 latency at 1 and at 16 connections (`wrk` when installed, else a small Python
@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.children import fixed_ports
-from devtools.pubsub_emulator import PubsubEmulator
-from devtools.run import without_settings
-from devtools.secret_manager_emulator import SecretManagerEmulator
-from devtools.sign import signed_headers
+from devtools import ROOT
+from devtools.runner.children import fixed_ports
+from devtools.runner.run import without_settings
+from devtools.simulators.pubsub import PubsubSimulator
+from devtools.simulators.secret_manager import SecretManagerSimulator
 from function.auth import AuthMode
+from ops.sign import signed_headers
 
-ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = "devtools/bench/functions.py"
 TOKEN_SECRET = "projects/bench/secrets/tulip-token"
 WEBHOOK_SECRET = "projects/bench/secrets/webhook-secret"
@@ -183,7 +183,7 @@ def _variants(secret_manager: str, tulip: str, slow_tulip: str, pubsub: str) -> 
 
 def _measure(
     variant: Variant,
-    emulator: SecretManagerEmulator,
+    emulator: SecretManagerSimulator,
     stub: _Stub,
     wrk: str | None,
     seconds: int,
@@ -444,8 +444,8 @@ def _stub(delay: float = 0.0) -> Iterator[_Stub]:
 
 
 @contextlib.contextmanager
-def _pubsub() -> Iterator[PubsubEmulator]:
-    emulator = PubsubEmulator()
+def _pubsub() -> Iterator[PubsubSimulator]:
+    emulator = PubsubSimulator()
     emulator.add_topic(TOPIC)
     try:
         yield emulator
@@ -454,8 +454,8 @@ def _pubsub() -> Iterator[PubsubEmulator]:
 
 
 @contextlib.contextmanager
-def _secret_manager() -> Iterator[SecretManagerEmulator]:
-    emulator = SecretManagerEmulator()
+def _secret_manager() -> Iterator[SecretManagerSimulator]:
+    emulator = SecretManagerSimulator()
     emulator.put(f"{TOKEN_SECRET}/versions/latest", f"{API_KEY}:{API_SECRET}")
     emulator.put(f"{WEBHOOK_SECRET}/versions/latest", WEBHOOK_KEY)
     try:

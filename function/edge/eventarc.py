@@ -1,0 +1,77 @@
+"""`link_records_pubsub`: the events function behind an Eventarc trigger on the requests topic.
+
+Returning acks the event; raising an HTTP error has Eventarc deliver it again. A message that can
+never succeed (for a batch: every failed link failed for good) is logged whole, for replay, and
+acked: Eventarc cannot dead-letter.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import flask
+from cloudevents.http.event import CloudEvent
+
+from function import instance, logs
+from function.edge.answers import render, response
+from function.edge.http import request_id, run
+from function.edge.log_lines import log_outcome
+from function.edge.messages import from_intake
+from function.edge.payloads import message_payload, parse_pubsub_message
+from function.model.results import Result, failed
+from function.model.status_table import RULES
+
+# Cloud Logging refuses entries over 256 KiB; a longer message is logged cut short and marked.
+LOGGED_DATA_LIMIT = 128 * 1024
+
+
+def handle(event: CloudEvent) -> None:
+    """Serve one Eventarc Pub/Sub event."""
+    started = time.monotonic()
+    # functions-framework serves a CloudEvent inside a Flask request, and the CloudEvent object
+    # does not carry the HTTP headers we need (execution id, trace): read them from there.
+    headers = flask.request.headers
+    rid = request_id(headers)
+    data = event.get_data()
+    message: Any = data.get("message") if isinstance(data, dict) else None
+    subscription = data.get("subscription") if isinstance(data, dict) else None
+    with logs.scope(requestId=rid, messageId=event["id"], subscription=subscription):
+
+        def link() -> Result:
+            built = instance.current().events_function()
+            logs.bind(**logs.trace_fields(headers, built.settings.project))
+            deadline = built.new_deadline()
+            parsed = parse_pubsub_message(message)
+            intake_message = from_intake(parsed.attributes)
+            payload = message_payload(parsed, built.settings.max_body_bytes)
+            return built.service.handle(payload, deadline, from_intake=intake_message)
+
+        outcome, crash = run(link)
+        if not failed(outcome):
+            log_outcome(outcome, started)
+            return
+        if RULES[outcome.outcome].permanent:
+            # Retrying cannot help and Eventarc cannot dead-letter: the log line is the dead
+            # letter, holding the message exactly as received so it can be replayed.
+            log_outcome(
+                outcome, started, severity="ERROR", acked=True, **_as_received(message, data)
+            )
+            return
+        log_outcome(outcome, started, crash=crash)
+    flask.abort(response(render(outcome, rid)))
+
+
+def _as_received(message: Any, data: Any) -> dict[str, Any]:
+    """The undeliverable message for the log, cut at `LOGGED_DATA_LIMIT` characters."""
+    if isinstance(message, dict):
+        received: Any = message.get("data")
+        extra: dict[str, Any] = {"messageAttributes": message.get("attributes")}
+    else:
+        received, extra = data, {}
+    text = received if isinstance(received, str) else json.dumps(received, default=repr)
+    if len(text) > LOGGED_DATA_LIMIT:
+        extra["messageDataTruncated"] = True
+        text = text[:LOGGED_DATA_LIMIT]
+    return {"messageData": text, **extra}

@@ -1,0 +1,1 @@
+"""The words every layer shares: the status table, the errors, the results, the link."""

@@ -1,0 +1,164 @@
+"""The status table: every way a request can end (`Outcome`), and what each means (`RULES`).
+
+A row gives our HTTP status, the `errorCode`, the log event and severity, whether a
+`Retry-After` goes with it, whether Tulip is tried again on it, and whether it is permanent (the
+same message can never succeed). Errors and results name their outcome; the edge renders its row.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from function.logs import Event, Severity
+
+DEFAULT_RETRY_AFTER_SECONDS = 5
+
+
+class Outcome(enum.Enum):
+    """Every way a request can end. Where two outcomes answer the same `errorCode`, the second
+    is named `<errorCode>_<what differs>`, so a search for a logged `errorCode` finds both."""
+
+    DONE = "done"
+    VALID = "valid"
+    QUEUED = "queued"
+    IGNORED = "ignored"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    MALFORMED_REQUEST = "malformed_request"
+    INVALID_PAYLOAD = "invalid_payload"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+    UNAUTHENTICATED = "unauthenticated"
+    TULIP_REJECTED = "tulip_rejected"
+    TULIP_REJECTED_NOT_FOUND = "tulip_rejected_not_found"
+    TULIP_REJECTED_DELETED = "tulip_rejected_deleted"
+    TULIP_AUTH_REJECTED = "tulip_auth_rejected"
+    TULIP_RATE_LIMITED = "tulip_rate_limited"
+    TULIP_UNAVAILABLE = "tulip_unavailable"
+    TULIP_UNAVAILABLE_UNEXPECTED_STATUS = "tulip_unavailable_unexpected_status"
+    TULIP_TIMEOUT = "tulip_timeout"
+    CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+    MISCONFIGURED = "misconfigured"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What an outcome means for the caller, the logs and the retry logic."""
+
+    status: int | None  # None: Tulip's own status passes through
+    error_code: str | None  # None only for success
+    event: Event
+    severity: Severity
+    retry_after: bool = False  # answer with a Retry-After header
+    permanent: bool = False  # the same message can never succeed: Eventarc acks it
+    tulip_statuses: frozenset[int] = frozenset()  # Tulip answers that lead here
+    retry_tulip: bool = False  # try Tulip again (within attempts and deadline)
+    headers: tuple[tuple[str, str], ...] = ()  # fixed headers of the answer
+
+
+RULES: Mapping[Outcome, Rule] = {
+    Outcome.DONE: Rule(200, None, "link.done", "INFO"),
+    # A dry run: the link could be made (nothing was linked).
+    Outcome.VALID: Rule(200, None, "link.valid", "INFO"),
+    # Queue mode: Pub/Sub confirmed every link; the events function makes the Tulip calls.
+    Outcome.QUEUED: Rule(202, None, "link.queued", "INFO"),
+    # No LINK_MAPPING rule applies to the event: acked, so a sender is not pushed to retry.
+    Outcome.IGNORED: Rule(200, None, "link.ignored", "INFO"),
+    # The caller's request is wrong: retrying the same request cannot help.
+    Outcome.METHOD_NOT_ALLOWED: Rule(
+        405,
+        "METHOD_NOT_ALLOWED",
+        "link.rejected",
+        "WARNING",
+        permanent=True,
+        headers=(("Allow", "POST"),),
+    ),
+    Outcome.UNSUPPORTED_MEDIA_TYPE: Rule(
+        415, "UNSUPPORTED_MEDIA_TYPE", "link.rejected", "WARNING", permanent=True
+    ),
+    Outcome.PAYLOAD_TOO_LARGE: Rule(
+        413, "PAYLOAD_TOO_LARGE", "link.rejected", "WARNING", permanent=True
+    ),
+    Outcome.MALFORMED_REQUEST: Rule(
+        400, "MALFORMED_REQUEST", "link.rejected", "WARNING", permanent=True
+    ),
+    Outcome.INVALID_PAYLOAD: Rule(
+        422, "INVALID_PAYLOAD", "link.rejected", "WARNING", permanent=True
+    ),
+    # The caller did not prove who it is (WEBHOOK_AUTH); the reason is logged, never answered.
+    Outcome.UNAUTHENTICATED: Rule(
+        401, "UNAUTHENTICATED", "link.rejected", "WARNING", permanent=True
+    ),
+    # Tulip refused the values: its status passes through.
+    Outcome.TULIP_REJECTED: Rule(
+        None,
+        "TULIP_REJECTED",
+        "link.rejected",
+        "WARNING",
+        permanent=True,
+        tulip_statuses=frozenset({400, 409, 422}),
+    ),
+    # The same errorCode, but not permanent: the record may simply not exist *yet* (events
+    # arrive out of order), so a message is retried rather than dropped.
+    Outcome.TULIP_REJECTED_NOT_FOUND: Rule(
+        None, "TULIP_REJECTED", "link.rejected", "WARNING", tulip_statuses=frozenset({404})
+    ),
+    # A dry run: Tulip's GET found the table link, deleted (200 with deletedAt). A real run would
+    # be refused for good, so permanent, unlike the 404 row: a deleted link does not come back by
+    # waiting. 422, Tulip's documented "could not be processed" for the link call, is the closest
+    # to what that real run would meet; Tulip answered 200, so there is no tulipStatus.
+    Outcome.TULIP_REJECTED_DELETED: Rule(
+        422, "TULIP_REJECTED", "link.rejected", "WARNING", permanent=True
+    ),
+    # Our token is refused (after one refresh for 401): the operator must act; the caller may
+    # retry later. 502, not 401/403: the caller's own credentials were fine.
+    Outcome.TULIP_AUTH_REJECTED: Rule(
+        502, "TULIP_AUTH_REJECTED", "link.failed", "ERROR", tulip_statuses=frozenset({401, 403})
+    ),
+    Outcome.TULIP_RATE_LIMITED: Rule(
+        429,
+        "TULIP_RATE_LIMITED",
+        "link.failed",
+        "WARNING",
+        retry_after=True,
+        tulip_statuses=frozenset({429}),
+        retry_tulip=True,
+    ),
+    # Also the outcome of a connection error (no status at all).
+    Outcome.TULIP_UNAVAILABLE: Rule(
+        502,
+        "TULIP_UNAVAILABLE",
+        "link.failed",
+        "ERROR",
+        retry_after=True,
+        tulip_statuses=frozenset({500, 502, 503, 504}),
+        retry_tulip=True,
+    ),
+    # The same errorCode for any status not listed above (3xx, 405, 501, ...), not retried.
+    Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS: Rule(
+        502, "TULIP_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    Outcome.TULIP_TIMEOUT: Rule(504, "TULIP_TIMEOUT", "link.failed", "ERROR", retry_tulip=True),
+    Outcome.CREDENTIALS_UNAVAILABLE: Rule(
+        503, "CREDENTIALS_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    # Queue mode: Pub/Sub did not confirm every link in time (unreachable, denied, no topic).
+    Outcome.QUEUE_UNAVAILABLE: Rule(
+        503, "QUEUE_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", "link.failed", "ERROR"),
+    Outcome.INTERNAL: Rule(500, "INTERNAL", "link.failed", "ERROR"),
+}
+
+
+def outcome_for_tulip_status(status: int) -> Outcome:
+    """The outcome of one answer from Tulip: any 2xx is success."""
+    if 200 <= status < 300:
+        return Outcome.DONE
+    for outcome, rule in RULES.items():
+        if status in rule.tulip_statuses:
+            return outcome
+    return Outcome.TULIP_UNAVAILABLE_UNEXPECTED_STATUS

@@ -1,0 +1,128 @@
+"""Sign a request the way `WEBHOOK_AUTH` expects, for integrators and local runs.
+
+    python -m ops.sign payload.json                   # the headers, one per line
+    python -m ops.sign --curl http://localhost:8080 payload.json   # a full curl command
+    curl $(python -m ops.sign --curl-args payload.json) --data-binary @payload.json URL
+
+The signature covers the file's exact bytes, so send them unchanged (`--data-binary @file`).
+The mode, secret and header default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line)
+and `WEBHOOK_SIGNATURE_HEADER`, as the function reads them. A Standard Webhooks signature holds
+the time of signing and is refused after `WEBHOOK_TOLERANCE_SECONDS`: sign when you send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import os
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from function.auth import (
+    DEFAULT_SIGNATURE_HEADER,
+    WEBHOOK_AUTH_MODES,
+    AuthMode,
+    secret_lines,
+    standard_webhooks_digest,
+    standard_webhooks_key,
+)
+from function.model.errors import ConfigError
+
+
+def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `v1,<base64>` signature of a message."""
+    digest = standard_webhooks_digest(key, message_id, str(timestamp), body)
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def hmac_sha256_hex(key: bytes, body: bytes) -> str:
+    """The hex HMAC-SHA256 of a body."""
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def auth_mode(value: str) -> AuthMode:
+    """`value` as a `WEBHOOK_AUTH` mode; `ValueError` if it is none of them."""
+    for mode in WEBHOOK_AUTH_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"the mode must be one of: {', '.join(WEBHOOK_AUTH_MODES)}")
+
+
+def signed_headers(
+    mode: AuthMode, secret: str, body: bytes, *, header: str = DEFAULT_SIGNATURE_HEADER, now: float
+) -> dict[str, str]:
+    """The headers that authenticate `body` under `mode` with `secret`."""
+    if mode == "standard-webhooks":
+        message_id = f"msg_{uuid.uuid4().hex}"
+        timestamp = int(now)
+        key = standard_webhooks_key(secret)
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_webhooks_signature(key, message_id, timestamp, body),
+        }
+    if mode == "hmac-sha256":
+        return {header: "sha256=" + hmac_sha256_hex(secret.encode(), body)}
+    if mode == "token":
+        return {"X-Webhook-Token": secret}
+    return {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.sign",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("payload", type=Path, help="the JSON file to send, byte for byte")
+    parser.add_argument("--mode", default=os.environ.get("WEBHOOK_AUTH", "standard-webhooks"))
+    parser.add_argument("--secret", default=None, help="default: WEBHOOK_SECRET_VALUE")
+    parser.add_argument(
+        "--header", default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or DEFAULT_SIGNATURE_HEADER
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--curl", metavar="URL", help="print a complete curl command")
+    output.add_argument("--curl-args", action="store_true", help="print only curl's -H options")
+    args = parser.parse_args(argv)
+
+    try:
+        mode = auth_mode(args.mode)
+    except ValueError as error:
+        parser.error(f"--mode: {error}")
+    secrets = secret_lines(args.secret or os.environ.get("WEBHOOK_SECRET_VALUE", ""))
+    if mode != "none" and not secrets:
+        parser.error("no secret: pass --secret or set WEBHOOK_SECRET_VALUE")
+    body = args.payload.read_bytes()
+    try:
+        headers = signed_headers(
+            mode, secrets[0] if secrets else "", body, header=args.header, now=time.time()
+        )
+    except ConfigError as error:
+        parser.error(error.message)
+    headers = {"Content-Type": "application/json", **headers}
+
+    if args.curl_args:
+        if any(" " in f"{k}:{v}" for k, v in headers.items()):
+            parser.error("a header value has a space: use --curl URL instead")
+        print(" ".join(f"-H {k}:{v}" for k, v in headers.items()))
+    elif args.curl:
+        parts = ["curl", "-sS", "-X", "POST", args.curl]
+        for name, value in headers.items():
+            parts += ["-H", f"{name}: {value}"]
+        parts += ["--data-binary", f"@{args.payload}"]
+        print(shlex.join(parts))
+    else:
+        for name, value in headers.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SCHEMAS := .cache/provider-schemas
 SCHEMA_STAMP := $(SCHEMAS)/.downloaded
 
-.PHONY: venv run demo test quick fuzz soak bench lint check-infra requirements clean
+.PHONY: venv run demo test quick fuzz soak bench bench-outage lint check-infra requirements clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 # Where `make run` and `make demo` listen: loopback only unless HOST says otherwise. The queue's
-# retries default to what infra/ deploys (10 s to 600 s, 5 deliveries); shorter ones suit demos.
+# retries default to what infra/ deploys (10 s to 600 s, 100 deliveries); shorter ones suit demos.
 HOST ?= 127.0.0.1
 PORT ?= 8080
 SIMULATOR_PORT ?= 8081
@@ -44,7 +44,7 @@ PUBSUB_STATE_PORT ?= 8084
 CONSOLE_PORT ?= 8083
 MIN_BACKOFF ?= 10
 MAX_BACKOFF ?= 600
-MAX_DELIVERY_ATTEMPTS ?= 5
+MAX_DELIVERY_ATTEMPTS ?= 100
 RUN := $(BIN)/python -m devtools.runner --host $(HOST) --port $(PORT) \
 	--simulator-port $(SIMULATOR_PORT) --events-port $(EVENTS_PORT) --pubsub-port $(PUBSUB_PORT) \
 	--pubsub-state-port $(PUBSUB_STATE_PORT) --console-port $(CONSOLE_PORT) \
@@ -77,6 +77,11 @@ fuzz: $(STAMP)
 ## bench: tulip-link against a minimal and a naive function on loopback; a table and bench.json
 bench: $(STAMP)
 	$(BIN)/python -m devtools.bench
+
+## bench-outage: a backlog queued during an outage, drained into a rate-limited Tulip, as deployed
+## and as before (devtools/bench/backlog.py)
+bench-outage: $(STAMP)
+	$(BIN)/python -m devtools.bench.backlog
 
 ## soak: the tests RUNS times in a row (default 30), naming any that failed even once
 RUNS ?= 30

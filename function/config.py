@@ -1,9 +1,10 @@
 """Settings from the environment, validated once per instance.
 
-`load_settings` reads what every entry point needs; `load_webhook_settings` reads what only the
-HTTP entry point needs (how callers are authenticated), so that the CloudEvent entry point is not
-refused for a webhook setting it never uses. An empty variable counts as unset. A problem is a
-`ConfigError` (500 `MISCONFIGURED`) naming the setting and never echoing its value.
+`load_settings` reads what every entry point needs; `load_webhook_settings` what only a webhook
+function needs (how callers are authenticated, where links go), `load_events_settings` what only
+the events function needs (where dead letters go): neither is refused for a setting it never
+uses. An empty variable counts as unset. A problem is a `ConfigError` (500 `MISCONFIGURED`)
+naming the setting and never echoing its value.
 """
 
 from __future__ import annotations
@@ -302,11 +303,7 @@ class WebhookSettings(BaseModel):
                 "WEBHOOK_DELIVERY=queue needs WEBHOOK_QUEUE_TOPIC: the Pub/Sub topic the links "
                 "go to (projects/P/topics/T, or T with GOOGLE_CLOUD_PROJECT)"
             )
-        if self.queue_topic is not None and self.topic_name is None:
-            raise _invalid(
-                "WEBHOOK_QUEUE_TOPIC is a bare topic id, which needs GOOGLE_CLOUD_PROJECT to be "
-                "set (or give projects/P/topics/T)"
-            )
+        _check_topic_project("WEBHOOK_QUEUE_TOPIC", self.queue_topic, self.project)
         return self
 
     @property
@@ -316,12 +313,50 @@ class WebhookSettings(BaseModel):
 
     @property
     def topic_name(self) -> str | None:
-        """`WEBHOOK_QUEUE_TOPIC` as `projects/P/topics/T` (None: unset, or bare without a
-        project)."""
-        match = _TOPIC_NAME.fullmatch(self.queue_topic or "")
-        if match is None or (match["project"] or self.project) is None:
-            return None
-        return f"projects/{match['project'] or self.project}/topics/{match['topic']}"
+        """`WEBHOOK_QUEUE_TOPIC` as `projects/P/topics/T`."""
+        return topic_path(self.queue_topic, self.project)
+
+
+class EventsSettings(BaseModel):
+    """The events function's own settings: where a message that needs a person goes, and how long
+    a link to a record Tulip does not know is retried."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
+
+    dead_letter_topic: Annotated[str | None, AfterValidator(_topic_name)] = Field(
+        None, alias="DEAD_LETTER_TOPIC"
+    )
+    not_found_retry: Annotated[float, Field(ge=0, le=7 * 86_400, allow_inf_nan=False)] = Field(
+        3600.0, alias="TULIP_NOT_FOUND_RETRY_SECONDS"
+    )
+    project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
+
+    @model_validator(mode="after")
+    def _complete(self) -> EventsSettings:
+        _check_topic_project("DEAD_LETTER_TOPIC", self.dead_letter_topic, self.project)
+        return self
+
+    @property
+    def dead_letter_topic_name(self) -> str | None:
+        """`DEAD_LETTER_TOPIC` as `projects/P/topics/T` (None: unset)."""
+        return topic_path(self.dead_letter_topic, self.project)
+
+
+def topic_path(name: str | None, project: str | None) -> str | None:
+    """A topic setting as `projects/P/topics/T`: a bare id takes `project`. None when unset, or
+    when a bare id has no project."""
+    match = _TOPIC_NAME.fullmatch(name or "")
+    if match is None or (match["project"] or project) is None:
+        return None
+    return f"projects/{match['project'] or project}/topics/{match['topic']}"
+
+
+def _check_topic_project(setting: str, name: str | None, project: str | None) -> None:
+    if name is not None and topic_path(name, project) is None:
+        raise _invalid(
+            f"{setting} is a bare topic id, which needs GOOGLE_CLOUD_PROJECT to be set (or give "
+            "projects/P/topics/T)"
+        )
 
 
 def secret_version_name(name: str | None, project: str | None) -> str | None:
@@ -354,11 +389,16 @@ def load_webhook_settings(environ: Mapping[str, str]) -> WebhookSettings:
     return _load(WebhookSettings, environ)
 
 
+def load_events_settings(environ: Mapping[str, str]) -> EventsSettings:
+    """Validate the events function's own settings."""
+    return _load(EventsSettings, environ)
+
+
 def environment_variables() -> frozenset[str]:
     """Every variable this module reads (for checks that the deployment sets real names)."""
     return frozenset(
         field.alias
-        for model in (Settings, WebhookSettings)
+        for model in (Settings, WebhookSettings, EventsSettings)
         for field in model.model_fields.values()
         if field.alias
     )

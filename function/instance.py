@@ -16,15 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from function import logs
 from function.auth import Authenticator
 from function.clients.credentials import TulipCredentials
 from function.clients.pubsub import Publisher
 from function.clients.secret_manager import SecretCache, SecretManager
 from function.clients.tulip import TulipClient
-from function.config import Settings, WebhookSettings, load_settings, load_webhook_settings
+from function.config import (
+    Settings,
+    WebhookSettings,
+    load_events_settings,
+    load_settings,
+    load_webhook_settings,
+)
+from function.core.dead_letters import DeadLetters
 from function.core.intake import Intake
 from function.core.service import LinkService
 from function.model.errors import ConfigError
+from function.model.status_table import DEFAULT_RETRY_AFTER_SECONDS
 from function.timing import SYSTEM_CLOCK, Backoff, Clock, Deadline
 
 _T = TypeVar("_T")
@@ -37,26 +46,25 @@ class Once(Generic[_T]):
     def __init__(self, build: Callable[[], _T]) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._value: _T | None = None
+        self._built: list[_T] = []  # the value, once built (which may be None)
         self._error: str | None = None
 
     def get(self) -> _T:
         """The value, built now if this is the first call."""
         with self._lock:
-            if self._value is None and self._error is None:
+            if not self._built and self._error is None:
                 try:
-                    self._value = self._build()
+                    self._built.append(self._build())
                 except ConfigError as error:
                     self._error = error.message
             if self._error is not None:
                 raise ConfigError(self._error)
-            assert self._value is not None
-            return self._value
+            return self._built[0]
 
     def built(self) -> _T | None:
         """The value if it was built, without building it."""
         with self._lock:
-            return self._value
+            return self._built[0] if self._built else None
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class EventsFunction:
 
     settings: Settings
     service: LinkService
+    dead_letters: DeadLetters
     new_deadline: Callable[[], Deadline]
 
 
@@ -82,12 +91,18 @@ class WebhookFunction:
 
 @dataclass(frozen=True)
 class Clients:
-    """The clients every entry point shares."""
+    """The clients both functions share."""
 
     secret_manager: SecretManager
     secrets: SecretCache
     credentials: TulipCredentials
-    tulip: TulipClient
+
+
+# One delivery of the events function lasts at most DELIVERY_SECONDS (or TULIP_DEADLINE_SECONDS,
+# if shorter) and waits at most Tulip's default Retry-After between tries: a longer wait, or an
+# outage, is Pub/Sub's backoff, which costs no instance time. A short rate limit is waited out.
+DELIVERY_SECONDS = 10.0
+DELIVERY_LONGEST_WAIT_SECONDS = float(DEFAULT_RETRY_AFTER_SECONDS)
 
 
 class Instance:
@@ -97,9 +112,12 @@ class Instance:
         self._clock = clock
         self._settings = Once(lambda: load_settings(os.environ))
         self._webhook_settings = Once(lambda: load_webhook_settings(os.environ))
+        self._events_settings = Once(lambda: load_events_settings(os.environ))
         self._clients = Once(self._build_clients)
-        self._service = Once(self._build_service)
+        self._webhook_service = Once(lambda: self._build_service(events=False))
+        self._events_service = Once(lambda: self._build_service(events=True))
         self._publisher = Once(self._build_publisher)
+        self._dead_letter_publisher = Once(self._build_dead_letter_publisher)
         self._events_function = Once(self._build_events_function)
         self._webhook_function = Once(self._build_webhook_function)
 
@@ -118,42 +136,50 @@ class Instance:
     def close(self) -> None:
         """Close every client built (channels, connection pools, the publisher): the one place a
         process, or a test, shuts them down."""
-        if (publisher := self._publisher.built()) is not None:
-            publisher.close()
+        for publisher in (self._publisher.built(), self._dead_letter_publisher.built()):
+            if publisher is not None:
+                publisher.close()
+        for service in (self._webhook_service.built(), self._events_service.built()):
+            if service is not None:
+                service.close()
         if (clients := self._clients.built()) is not None:
             clients.secret_manager.close()
-            clients.tulip.close()
 
     def _deadline(self) -> Deadline:
         return Deadline(self._clock, self._settings.get().deadline)
 
+    def _delivery_deadline(self) -> Deadline:
+        return Deadline(self._clock, min(self._settings.get().deadline, DELIVERY_SECONDS))
+
     def _build_clients(self) -> Clients:
         settings = self._settings.get()
-        backoff = Backoff()
         manager = SecretManager(
-            emulator_host=settings.secret_manager_emulator_host, clock=self._clock, backoff=backoff
+            emulator_host=settings.secret_manager_emulator_host,
+            clock=self._clock,
+            backoff=Backoff(),
         )
         secrets = SecretCache(manager.read, settings.secret_cache_ttl, self._clock)
         credentials = TulipCredentials(
             secrets, secret=settings.credentials_secret_version, token=settings.api_token()
         )
+        return Clients(manager, secrets, credentials)
+
+    def _build_service(self, *, events: bool) -> LinkService:
+        settings = self._settings.get()
         tulip = TulipClient(
             base_url=settings.tulip_base_url,
             workspace_id=settings.workspace_id,
             timeout=settings.timeout,
             max_attempts=settings.max_attempts,
+            longest_wait=DELIVERY_LONGEST_WAIT_SECONDS if events else None,
             clock=self._clock,
-            backoff=backoff,
+            backoff=Backoff(),
         )
-        return Clients(manager, secrets, credentials, tulip)
-
-    def _build_service(self) -> LinkService:
-        settings, clients = self._settings.get(), self._clients.get()
         return LinkService(
             policy=settings.policy,
             mapping=settings.link_mapping,
-            credentials=clients.credentials,
-            tulip=clients.tulip,
+            credentials=self._clients.get().credentials,
+            tulip=tulip,
             batch_concurrency=settings.batch_concurrency,
             clock=self._clock,
         )
@@ -163,21 +189,40 @@ class Instance:
         assert topic is not None, "the settings require a topic in queue mode"
         return Publisher(topic)
 
+    def _build_dead_letter_publisher(self) -> Publisher | None:
+        topic = self._events_settings.get().dead_letter_topic_name
+        if topic is None:
+            logs.emit(
+                "WARNING",
+                "settings.warning",
+                "DEAD_LETTER_TOPIC is not set: a message that can never succeed is answered "
+                "non-2xx like any failure, so it reaches the dead letters only once Pub/Sub gives "
+                "up after its retries (max_delivery_attempts)",
+            )
+            return None
+        return Publisher(topic)
+
     def _build_events_function(self) -> EventsFunction:
-        return EventsFunction(self._settings.get(), self._service.get(), self._deadline)
+        dead_letters = DeadLetters(
+            self._dead_letter_publisher.get(),
+            not_found_retry=self._events_settings.get().not_found_retry,
+            clock=self._clock,
+        )
+        return EventsFunction(
+            self._settings.get(), self._events_service.get(), dead_letters, self._delivery_deadline
+        )
 
     def _build_webhook_function(self) -> WebhookFunction:
         settings, webhook = self._settings.get(), self._webhook_settings.get()
+        service = self._webhook_service.get()
         intake = None
         if webhook.delivery == "queue":
-            intake = Intake(
-                self._service.get(), self._publisher.get(), webhook.publish_timeout, webhook.sender
-            )
+            intake = Intake(service, self._publisher.get(), webhook.publish_timeout, webhook.sender)
         return WebhookFunction(
             settings,
             webhook,
             authenticator(webhook, self._clients.get().secrets, self._clock),
-            self._service.get(),
+            service,
             intake,
             self._deadline,
         )

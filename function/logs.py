@@ -29,6 +29,7 @@ Event = Literal[
     "link.batch",
     "tulip.retry",
     "mapping.when_failed",
+    "settings.warning",
 ]
 
 

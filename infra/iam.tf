@@ -2,8 +2,9 @@
 #   runtime[<sender>]:  what a sender's webhook function runs as; reads the Tulip token (dry
 #                       runs, direct mode) and its own sender's secret, and in queue mode publishes
 #                       to the requests topic. Nothing else: no other sender's secret.
-#   runtime["events"]:  what the events function runs as; reads the Tulip token, nothing else (it
-#                       may not publish, and never sees a sender's secret).
+#   runtime["events"]:  what the events function runs as; reads the Tulip token and publishes a
+#                       message that needs a person to the dead-letter topic, nothing else (it
+#                       never sees a sender's secret, and may not publish to the requests topic).
 #   build:   what Cloud Build runs as when it turns the source into an image.
 #   invoker: what Pub/Sub push (or the Eventarc trigger) calls the events function as.
 
@@ -103,6 +104,7 @@ resource "time_sleep" "build_grants_live" {
     google_project_iam_member.eventarc_agent,
     google_secret_manager_secret_iam_member.runtime_reads,
     google_pubsub_topic_iam_member.webhook_publishes,
+    google_pubsub_topic_iam_member.events_publishes_dead_letters,
     google_service_account_iam_member.deployer_acts_as,
   ]
 }
@@ -171,6 +173,14 @@ resource "google_pubsub_topic_iam_member" "webhook_publishes" {
 moved {
   from = google_pubsub_topic_iam_member.webhook_publishes[0]
   to   = google_pubsub_topic_iam_member.webhook_publishes["webhook"]
+}
+
+# The events function dead-letters a message that needs a person itself (DEAD_LETTER_TOPIC), at
+# its first delivery: it publishes to the dead-letter topic, and to no other.
+resource "google_pubsub_topic_iam_member" "events_publishes_dead_letters" {
+  topic  = google_pubsub_topic.dead_letter.name
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.runtime["events"].member
 }
 
 # Pub/Sub's own service agent moves undeliverable messages to the dead-letter topic: it must

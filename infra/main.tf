@@ -84,10 +84,13 @@ locals {
     })
   }
 
-  # Cloud Run IAM admits only the push (or Eventarc) service account: no WEBHOOK_AUTH.
+  # Cloud Run IAM admits only the push (or Eventarc) service account: no WEBHOOK_AUTH. A
+  # message that needs a person is published to the dead-letter topic by the function itself.
   events_env = merge(local.common_env, {
     for name, value in {
-      LINK_MAPPING = var.events_link_mapping
+      LINK_MAPPING                  = var.events_link_mapping
+      DEAD_LETTER_TOPIC             = google_pubsub_topic.dead_letter.id
+      TULIP_NOT_FOUND_RETRY_SECONDS = tostring(var.tulip_not_found_retry_seconds)
     } : name => value if value != ""
   })
 

@@ -160,7 +160,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Link requests gave up after ${var.max_delivery_attempts} deliveries and wait in `${google_pubsub_subscription.dead_letter.name}`. List them (`python -m ops.dead_letters list`), fix the cause, then replay them. Runbook: ${local.runbook}#dead-letters"
+    content   = "Messages that need a person wait in `${google_pubsub_subscription.dead_letter.name}`: refused for good by Tulip or as invalid (each with its `errorCode` and `deadLetterReason`), or, after ${var.max_delivery_attempts} deliveries over many hours, given up by Pub/Sub. List them (`python -m ops.dead_letters list`), fix the cause, then replay them. Runbook: ${local.runbook}#dead-letters"
   }
 
   depends_on = [google_project_service.enabled]
@@ -198,8 +198,9 @@ resource "google_monitoring_alert_policy" "messages_stuck" {
   depends_on = [google_project_service.enabled]
 }
 
-# The Eventarc variant cannot dead-letter through Terraform (its subscription is Google's), so a
-# message that can never succeed is logged once, whole, and acked: this alert is its dead letter.
+# The Eventarc variant's subscription is Google's, with no dead-letter policy: the events
+# function dead-letters what needs a person itself. A message it could not even read for that
+# (an unreadable wrapping) is logged once, whole, and acked: this alert is its dead letter.
 resource "google_monitoring_alert_policy" "eventarc_dropped" {
   count                 = var.use_eventarc_trigger ? 1 : 0
   display_name          = "${var.name_prefix}: messages dropped by the Eventarc trigger"
@@ -227,7 +228,7 @@ resource "google_monitoring_alert_policy" "eventarc_dropped" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "The Eventarc trigger delivered a message that can never succeed (undecodable, invalid, or refused by Tulip with 400/409/422); it was acked, and its log line (`jsonPayload.acked=true`) holds it whole in `messageData` and `messageAttributes`. Fix the cause, then publish that data again to the requests topic. Runbook: ${local.runbook}#messages-dropped-by-the-eventarc-trigger"
+    content   = "The Eventarc trigger delivered a message the events function could neither link nor dead-letter (its Pub/Sub wrapping unreadable); it was acked, and its log line (`jsonPayload.acked=true`) holds it whole in `messageData` and `messageAttributes`. Refusals are in the dead-letter subscription instead (the dead letters alert). Fix the cause, then publish that data again to the requests topic. Runbook: ${local.runbook}#messages-dropped-by-the-eventarc-trigger"
   }
 
   depends_on = [google_project_service.enabled]

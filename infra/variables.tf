@@ -251,12 +251,23 @@ variable "events_link_mapping" {
 
 variable "max_delivery_attempts" {
   type        = number
-  description = "Deliveries of a message to the events function before it goes to the dead-letter topic."
-  default     = 5
+  description = "Deliveries of a message to the events function before Pub/Sub gives up and moves it to the dead-letter topic: the last resort for transient failures (a refusal is dead-lettered by the function at once). With the push subscription's backoff (10 s doubling to 600 s), 100 deliveries keep a message retried for at least 15.6 hours (docs/operations.md has the arithmetic)."
+  default     = 100
 
   validation {
     condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
     error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "tulip_not_found_retry_seconds" {
+  type        = number
+  description = "How long the events function retries a link to a record Tulip does not know (404: it may be created later, as events arrive out of order), counted from the message's publish time; then it dead-letters the message."
+  default     = 3600
+
+  validation {
+    condition     = var.tulip_not_found_retry_seconds >= 0 && var.tulip_not_found_retry_seconds <= 604800
+    error_message = "tulip_not_found_retry_seconds must be between 0 and 604800 (7 days)."
   }
 }
 

@@ -3,7 +3,8 @@
     python -m ops.dead_letters list SUBSCRIPTION [--json] [filters]
     python -m ops.dead_letters replay SUBSCRIPTION --to TOPIC [--dry-run] [--max-replays 3]
                                                               [--force] [filters]
-    filters: --table-link ID  --older-than DURATION (90s, 30m, 2h, 7d)  --limit N
+    filters: --table-link ID  --error-code CODE  --older-than DURATION (90s, 30m, 2h, 7d)
+             --limit N
 
 Names are full (`projects/P/subscriptions/S`, `projects/P/topics/T`) or short, with `--project`
 or `GOOGLE_CLOUD_PROJECT`. It uses `google-cloud-pubsub` with your Application Default
@@ -11,12 +12,14 @@ Credentials, or, with `PUBSUB_EMULATOR_HOST`, the Pub/Sub simulator of `make run
 
 `list` changes nothing. It pulls every message the subscription holds (holding them while it
 reads, so none comes twice), shows each one (its `messageId`, its age since it was first
-published, the deliveries Pub/Sub made before giving up, the link, the intake's `requestId`, how
-often it was replayed, and the Cloud Logging query that shows why it failed), then hands every one
-back at once (ack deadline 0): none is acknowledged.
+published, how it got there: refused by the events function at delivery N, with its
+`errorCode` and reason, or given up by Pub/Sub after N deliveries; the link, the intake's
+`requestId`, how often it was replayed, and the Cloud Logging query for its lines), then hands
+every one back at once (ack deadline 0): none is acknowledged.
 
 `replay` republishes each chosen message to the requests topic with its data, its attributes
-and its ordering key unchanged, plus `replayCount` (one more than it had), and acknowledges it on
+(less the reason the events function added) and its ordering key unchanged, plus `replayCount`
+(one more than it had), and acknowledges it on
 the dead-letter subscription only after Pub/Sub confirmed that publish. A publish that fails
 leaves its message where it was, is reported, and makes the exit status 1. A message already
 replayed `--max-replays` times is skipped with a word unless `--force`: a message that fails for
@@ -44,6 +47,14 @@ from dataclasses import dataclass
 from typing import IO, Any, Self
 
 from function.clients.local_grpc import local_channel
+from function.core.dead_letters import (
+    DEAD_LETTER_REASON,
+    DELIVERY_ATTEMPT,
+    ERROR_CODE,
+    REASON_ATTRIBUTES,
+    TULIP_ERROR_UNIQUE_ID,
+    TULIP_STATUS,
+)
 from function.core.intake import INTAKE_REQUEST_ID
 
 REPLAY_COUNT = "replayCount"
@@ -90,9 +101,26 @@ class DeadLetter:
 
     @property
     def attempts(self) -> int | None:
-        """The deliveries Pub/Sub made before it dead-lettered the message."""
-        count = self.attributes.get(SOURCE_DELIVERY_COUNT, "")
+        """The deliveries made before it became a dead letter: the one at which the events
+        function refused it, or those after which Pub/Sub gave up."""
+        count = self.attributes.get(DELIVERY_ATTEMPT if self.refused else SOURCE_DELIVERY_COUNT, "")
         return int(count) if count.isdigit() else None
+
+    @property
+    def refused(self) -> bool:
+        """Whether the events function dead-lettered it (with a reason), rather than Pub/Sub."""
+        return ERROR_CODE in self.attributes
+
+    @property
+    def error_code(self) -> str | None:
+        return self.attributes.get(ERROR_CODE)
+
+    def how(self) -> str:
+        """How it got there, in a few words."""
+        attempts = self.attempts or "?"
+        if self.refused:
+            return f"refused at delivery {attempts}"
+        return f"Pub/Sub gave up after {attempts} deliveries"
 
     @property
     def replay_count(self) -> int:
@@ -131,7 +159,12 @@ class DeadLetter:
         return {
             "messageId": self.message_id,
             "ageSeconds": round(self.age(now).total_seconds()),
+            "deadLetteredBy": "events function" if self.refused else "Pub/Sub",
             "deliveryAttempts": self.attempts,
+            "errorCode": self.error_code,
+            "deadLetterReason": self.attributes.get(DEAD_LETTER_REASON),
+            "tulipStatus": self.attributes.get(TULIP_STATUS),
+            "tulipErrorUniqueID": self.attributes.get(TULIP_ERROR_UNIQUE_ID),
             "tableLinkId": link.get("tableLinkId"),
             "leftRecord": link.get("leftRecord"),
             "rightRecord": link.get("rightRecord"),
@@ -224,7 +257,8 @@ class Pubsub:
     def republish(self, topic: str, letter: DeadLetter) -> str:
         """Publish `letter` to `topic` as it was, `replayCount` one more; its new message id
         once Pub/Sub confirmed it. Raises what the publish raised."""
-        attributes = letter.attributes | {REPLAY_COUNT: str(letter.replay_count + 1)}
+        kept = {k: v for k, v in letter.attributes.items() if k not in REASON_ATTRIBUTES}
+        attributes = kept | {REPLAY_COUNT: str(letter.replay_count + 1)}
         future = self.publisher.publish(
             topic, letter.data, ordering_key=letter.ordering_key, **attributes
         )
@@ -247,6 +281,7 @@ class Filters:
     table_link: str | None = None
     older_than: datetime.timedelta | None = None
     limit: int | None = None
+    error_code: str | None = None
 
     def choose(self, letters: Sequence[DeadLetter], now: datetime.datetime) -> list[DeadLetter]:
         chosen = [
@@ -254,6 +289,7 @@ class Filters:
             for letter in letters
             if (self.table_link is None or letter.link.get("tableLinkId") == self.table_link)
             and (self.older_than is None or letter.age(now) > self.older_than)
+            and (self.error_code is None or letter.error_code == self.error_code)
         ]
         return chosen if self.limit is None else chosen[: self.limit]
 
@@ -295,7 +331,7 @@ def show_age(age: datetime.timedelta) -> str:
 
 def table(letters: Sequence[DeadLetter], now: datetime.datetime) -> list[str]:
     """The listing: a row per message, each with its log query under it."""
-    header = ("messageId", "age", "attempts", "tableLinkId", "leftRecord → rightRecord",
+    header = ("messageId", "age", "how", "errorCode", "tableLinkId", "leftRecord → rightRecord",
               "action", "requestId", "replays")  # fmt: skip
     rows = []
     for letter in letters:
@@ -304,7 +340,8 @@ def table(letters: Sequence[DeadLetter], now: datetime.datetime) -> list[str]:
             (
                 letter.message_id,
                 show_age(letter.age(now)),
-                str(letter.attempts or "?"),
+                letter.how(),
+                letter.error_code or "-",
                 str(link.get("tableLinkId", "?")),
                 f"{link.get('leftRecord', '?')} → {link.get('rightRecord', '?')}",
                 str(link.get("action", "?")),
@@ -316,6 +353,8 @@ def table(letters: Sequence[DeadLetter], now: datetime.datetime) -> list[str]:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True)).rstrip()]
     for letter, row in zip(letters, rows, strict=True):
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if letter.refused:
+            lines.append(f"    reason: {letter.attributes.get(DEAD_LETTER_REASON, '?')}")
         lines.append(f"    logs: {letter.log_query()}")
     return lines
 
@@ -448,6 +487,9 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("subscription", help="the dead-letter subscription")
         command.add_argument("--table-link", help="only messages for this table link id")
         command.add_argument(
+            "--error-code", help="only messages refused with this errorCode (TULIP_REJECTED, ...)"
+        )
+        command.add_argument(
             "--older-than", type=duration, help="only messages older than this (30m, 2h, 7d)"
         )
         command.add_argument("--limit", type=int, help="at most this many messages")
@@ -466,7 +508,7 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = out or sys.stdout
     subscription = resource_name(args.subscription, "subscriptions", args.project)
-    filters = Filters(args.table_link, args.older_than, args.limit)
+    filters = Filters(args.table_link, args.older_than, args.limit, args.error_code)
     with Pubsub() as pubsub:
         try:
             if args.command == "list":

@@ -18,6 +18,7 @@ import pytest
 from devtools.runner import console
 from devtools.runner.console import LocalRun, RequestLog
 from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.simulators.pubsub import PubsubSimulator, serve_state
 from devtools.simulators.tulip import DEFAULT_SEED, TulipSimulator, make_server
 from tests.helpers import ROOT
 from tests.processes import Running, runner, until
@@ -128,6 +129,31 @@ def test_links_a_call_of_this_run_made_are_new_and_the_seeds_are_not():
     [work_orders] = [link for link in data["tulip"]["links"] if link["id"] == "WorkOrderSerials"]
     marks = {(p["left"], p["right"]): p["new"] for p in work_orders["pairs"]}
     assert marks == {("WO-1002", "SN-0004"): False, ("WO-1001", "SN-0001"): True}
+
+
+def test_each_dead_letter_shows_how_it_got_there_and_why():
+    pubsub = PubsubSimulator()
+    state = serve_state(pubsub, "127.0.0.1", 0)
+    try:
+        dead = "projects/p/topics/tulip-link-dead-letter"
+        pubsub.add_topic(dead)
+        pubsub.add_subscription("projects/p/subscriptions/tulip-link-dead-letter", dead)
+        link = json.dumps({"tableLinkId": "L", "leftRecord": "a", "rightRecord": "b"}).encode()
+        reason = {"errorCode": "TULIP_REJECTED", "deliveryAttempt": "1",
+                  "deadLetterReason": "Tulip answered 409: LINK_CARDINALITY_VIOLATION"}  # fmt: skip
+        pubsub.publish(dead, link, reason)
+        pubsub.publish(dead, link, {"CloudPubSubDeadLetterSourceDeliveryCount": "100"})
+        data = console.snapshot(
+            local_run(None, f"http://127.0.0.1:{state.server_address[1]}/state")
+        )
+    finally:
+        state.shutdown()
+        state.server_close()
+        pubsub.stop()
+    page = console.render_page(data, "", "")
+    assert "dead letter: TULIP_REJECTED: Tulip answered 409: LINK_CARDINALITY_VIOLATION" in page
+    assert "1 (refused)" in page
+    assert "dead letter: Pub/Sub gave up" in page and "100 (then dead-lettered)" in page
 
 
 # --- What its buttons do -----------------------------------------------------------------------

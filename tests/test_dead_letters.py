@@ -162,6 +162,59 @@ def test_the_filters_choose_what_is_replayed(pubsub):
     assert len(republished(pubsub)) == 3 and len(waiting(pubsub)) == 1
 
 
+REFUSED = {
+    "errorCode": "TULIP_REJECTED",
+    "deadLetterReason": "Tulip answered 409: LINK_CARDINALITY_VIOLATION (SN-0004 has WO-1002)",
+    "tulipStatus": "409",
+    "tulipErrorUniqueID": "abc123",
+    "deliveryAttempt": "1",
+}
+
+
+def refused(pubsub: PubsubSimulator, right: str, **reason: str) -> str:
+    """A message as the events function dead-letters it: its own attributes, and the reason."""
+    attributes = {"format": "tulip-link/v1", "intakeRequestId": f"req-{right}"}
+    return pubsub.publish(
+        DEAD_TOPIC, json.dumps(link(right)).encode(), attributes | REFUSED | reason, f"key-{right}"
+    )
+
+
+def test_list_says_how_each_got_there_and_why(pubsub):
+    refused(pubsub, "SN-0004")
+    dead_letter(pubsub, "SN-1")  # Pub/Sub gave up on it after 5 deliveries
+    status, shown = run("list", DEAD)
+    assert status == 0
+    assert "refused at delivery 1" in shown and "TULIP_REJECTED" in shown
+    assert "reason: Tulip answered 409: LINK_CARDINALITY_VIOLATION" in shown
+    assert "Pub/Sub gave up after 5 deliveries" in shown
+    status, listed = run("list", DEAD, "--json")
+    by_right = {m["rightRecord"]: m for m in json.loads(listed)["messages"]}
+    assert by_right["SN-0004"]["deadLetteredBy"] == "events function"
+    assert by_right["SN-0004"]["errorCode"] == "TULIP_REJECTED"
+    assert by_right["SN-0004"]["tulipStatus"] == "409"
+    assert by_right["SN-0004"]["deliveryAttempts"] == 1
+    assert (by_right["SN-1"]["deadLetteredBy"], by_right["SN-1"]["errorCode"]) == ("Pub/Sub", None)
+    assert by_right["SN-1"]["deliveryAttempts"] == 5
+
+
+def test_the_error_code_filter_and_a_replay_without_the_reason(pubsub):
+    refused(pubsub, "SN-0004")
+    refused(pubsub, "SN-0005", errorCode="INVALID_PAYLOAD")
+    dead_letter(pubsub, "SN-1")
+    status, shown = run("list", DEAD, "--error-code", "TULIP_REJECTED")
+    assert "SN-0004" in shown and "SN-0005" not in shown and "SN-1" not in shown
+    status, shown = run("replay", DEAD, "--to", REQUESTS, "--error-code", "TULIP_REJECTED")
+    assert status == 0 and "replayed 1, skipped 0, failed 0." in shown
+    [again] = republished(pubsub)
+    assert dict(again.attributes) == {
+        "format": "tulip-link/v1",
+        "intakeRequestId": "req-SN-0004",
+        "replayCount": "1",
+    }  # the reason stays behind: the events function judges the message afresh
+    assert again.ordering_key == "key-SN-0004"
+    assert len(waiting(pubsub)) == 2
+
+
 def test_a_dry_run_changes_nothing(pubsub):
     dead_letter(pubsub, "SN-1")
     status, shown = run("replay", DEAD, "--to", REQUESTS, "--dry-run")

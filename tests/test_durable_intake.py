@@ -1,7 +1,8 @@
 """Durable intake, end to end: `make run`'s deployed shape as real processes (the webhook function
 in queue mode, the Pub/Sub simulator, its push subscription, the events function, the simulator),
-with short retry backoffs. Whatever Tulip does, a webhook is answered at once and its link is
-made, retried, or dead-lettered: never lost, never made twice."""
+with short retry backoffs and the deployed number of deliveries. Whatever Tulip does, a webhook
+is answered at once and its link is made, waited for, or dead-lettered with its reason: never
+lost, never made twice. An outage is waited out; only what needs a person is dead-lettered."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ from tests.processes import Running, runner, until
 
 pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
 
-RETRIES = ("--min-backoff", "0.2", "--max-backoff", "1", "--max-delivery-attempts", "5")
+MIN_BACKOFF, MAX_BACKOFF, OLD_ATTEMPTS = 0.1, 0.5, 5
+# Short waits, the deployed 100 deliveries (the runner's default, as infra/'s).
+RETRIES = ("--min-backoff", str(MIN_BACKOFF), "--max-backoff", str(MAX_BACKOFF))
+# How long a message survived a failing Tulip with the old 5 deliveries at these waits.
+OLD_WINDOW = sum(min(MAX_BACKOFF, MIN_BACKOFF * 2**n) for n in range(OLD_ATTEMPTS - 1))
+NOT_FOUND_SECONDS = 2
 DEAD_LETTERS = "projects/tulip-link-local/subscriptions/tulip-link-dead-letter"
 REQUESTS_TOPIC = "projects/tulip-link-local/topics/tulip-link-requests"
 OUTAGE = {"drop": True, "count": 100_000}  # every call dropped until /_sim/faults/clear
@@ -44,7 +50,11 @@ PAIRS = (
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Running]:
-    with runner(*RETRIES, TULIP_DEADLINE_SECONDS="5") as started:
+    with runner(
+        *RETRIES,
+        TULIP_DEADLINE_SECONDS="5",
+        TULIP_NOT_FOUND_RETRY_SECONDS=str(NOT_FOUND_SECONDS),
+    ) as started:
         yield started
 
 
@@ -74,33 +84,58 @@ def made(stack: Running, action: str = "link") -> list[tuple[str, str, str]]:
     ]
 
 
-def test_an_outage_loses_nothing_and_links_nothing_twice(stack):
+def deliveries(stack: Running) -> list[int]:
+    """How often each message waiting in the push subscription was delivered so far."""
+    url = f"http://127.0.0.1:{stack.ports.pubsub_state}/state"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        state = json.load(answer)
+    push = state["subscriptions"]["projects/tulip-link-local/subscriptions/tulip-link-push"]
+    return [message["deliveryAttempts"] for message in push["messages"]]
+
+
+def test_an_outage_five_times_longer_than_the_old_retries_is_waited_out(stack):
+    """Tulip down until every message was delivered more often than the old 5 deliveries, and
+    for five times as long as they lasted: no dead letter; once Tulip is back every link is made
+    once, and a link and then an unlink of one pair end unlinked."""
+    pair = ("SerialTestReport", "SN-0001", "TR-9002")  # not among PAIRS
     stack.simulator_call("/_sim/faults", OUTAGE)
-    for pair in PAIRS:
-        status, answer, seconds = timed_post(stack, link(*pair))
+    started = time.monotonic()
+    for sent in [*PAIRS, pair]:
+        status, answer, seconds = timed_post(stack, link(*sent))
         assert status == 202 and answer["status"] == "queued", answer
-        assert seconds < 1, f"{pair} took {seconds:.2f} s to be accepted"
-    # The events function is failing them all meanwhile: nothing is linked, nothing is lost.
-    until(lambda: len(stack.simulator_call("/_sim/state")["log"]) >= 20, "the failing calls")
-    assert made(stack) == []
+        assert seconds < 1, f"{sent} took {seconds:.2f} s to be accepted"
+    assert stack.post(link(*pair, action="unlink"))[0] == 202
+
+    def outlasted() -> bool:
+        # The unlink waits, undelivered, behind its pair's link: one message per pair at a time.
+        counts = deliveries(stack)
+        delivered = [count for count in counts if count]
+        return (
+            len(counts) == len(PAIRS) + 2
+            and len(delivered) == len(PAIRS) + 1
+            and min(delivered) > OLD_ATTEMPTS
+            and time.monotonic() - started > 5 * OLD_WINDOW
+        )
+
+    until(outlasted, "every message delivered more often, and longer, than before", seconds=120)
+    assert made(stack) == [] and dead_letters(stack) == []  # waiting, nothing lost
     stack.simulator_call("/_sim/faults/clear", {})
-    until(lambda: len(made(stack)) >= len(PAIRS), "every link, once Tulip answers", seconds=60)
+    until(lambda: made(stack, "unlink") != [], "the unlink, once Tulip answers", seconds=60)
+    until(lambda: len(made(stack)) >= len(PAIRS) + 1, "every link", seconds=60)
     for table_link, left, right in PAIRS:
         assert [left, right] in stack.links(table_link)
-    assert sorted(made(stack)) == sorted(PAIRS)  # each made exactly once
-
-
-def test_a_link_and_its_unlink_sent_during_an_outage_end_unlinked(stack):
-    pair = ("StationOperators", "ST-ASSEMBLY-2", "OP-BOB")
-    stack.simulator_call("/_sim/faults", OUTAGE)
-    assert stack.post(link(*pair))[0] == 202
-    assert stack.post(link(*pair, action="unlink"))[0] == 202
-    stack.simulator_call("/_sim/faults/clear", {})
-    until(lambda: made(stack, "unlink") != [], "the unlink", seconds=60)
-    assert [pair[1], pair[2]] not in stack.links(pair[0])
+    assert sorted(made(stack)) == sorted([*PAIRS, pair])  # each made exactly once
+    assert [pair[1], pair[2]] not in stack.links(pair[0])  # in the order they were accepted
     log = stack.simulator_call("/_sim/state")["log"]
-    done = [call["action"] for call in log if call["status"] == 204]
-    assert done == ["link", "unlink"]  # in the order they were accepted
+    ended = [
+        call["action"]
+        for call in log
+        if call["status"] == 204
+        and call["leftRecord"] == pair[1]
+        and call["rightRecord"] == pair[2]
+    ]
+    assert ended == ["link", "unlink"]
+    assert dead_letters(stack) == []
 
 
 def dead_letters(stack: Running, *, keep: bool = True) -> list[Any]:
@@ -122,11 +157,7 @@ def dead_letters(stack: Running, *, keep: bool = True) -> list[Any]:
         return [r.message for r in received]
 
 
-def test_a_link_tulip_refuses_for_good_is_dead_lettered_intact(stack):
-    # SN-0004 already has its work order (one-to-many): Tulip answers 409 every time.
-    refused = link("WorkOrderSerials", "WO-1001", "SN-0004")
-    status, answer = stack.post(refused)
-    assert status == 202
+def wait_for_dead_letter(stack: Running) -> Any:
     found: list[Any] = []
 
     def dead_lettered() -> bool:
@@ -135,14 +166,40 @@ def test_a_link_tulip_refuses_for_good_is_dead_lettered_intact(stack):
 
     until(dead_lettered, "the dead letter", seconds=60)
     [message] = found
+    return message
+
+
+def test_a_link_tulip_refuses_for_good_is_dead_lettered_at_its_first_delivery(stack):
+    # SN-0004 already has its work order (one-to-many): Tulip answers 409 every time.
+    refused = link("WorkOrderSerials", "WO-1001", "SN-0004")
+    status, answer = stack.post(refused)
+    assert status == 202
+    message = wait_for_dead_letter(stack)
     assert json.loads(message.data) == refused
     attributes = dict(message.attributes)
     assert attributes["format"] == "tulip-link/v1"
     assert attributes["intakeRequestId"] == answer["requestId"]
-    assert attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
-    assert attributes["CloudPubSubDeadLetterSourceSubscription"] == "tulip-link-push"
+    assert (attributes["errorCode"], attributes["tulipStatus"]) == ("TULIP_REJECTED", "409")
+    assert attributes["deliveryAttempt"] == "1"
+    assert attributes["deadLetterReason"].startswith("Tulip answered 409")
+    assert "CloudPubSubDeadLetterSourceDeliveryCount" not in attributes  # not Pub/Sub's doing
     log = stack.simulator_call("/_sim/state")["log"]
-    assert [call["status"] for call in log] == [409] * 5  # one call per delivery, no more
+    assert [call["status"] for call in log] == [409]  # one call, one delivery
+
+
+def test_a_record_tulip_does_not_know_is_retried_then_dead_lettered_once_old(stack):
+    unknown = link("WorkOrderSerials", "WO-1001", "SN-9999")  # no such serial: 404
+    started = time.monotonic()
+    assert stack.post(unknown)[0] == 202
+    message = wait_for_dead_letter(stack)
+    assert time.monotonic() - started >= NOT_FOUND_SECONDS
+    assert (message.attributes["errorCode"], message.attributes["tulipStatus"]) == (
+        "TULIP_REJECTED",
+        "404",
+    )
+    assert int(message.attributes["deliveryAttempt"]) > 1  # retried while it was young
+    log = stack.simulator_call("/_sim/state")["log"]
+    assert len(log) == int(message.attributes["deliveryAttempt"])  # a 404 is one call a delivery
 
 
 def test_what_is_refused_publishes_nothing(stack):
@@ -217,7 +274,10 @@ def test_a_dead_letter_is_listed_then_linked_by_replay_once_its_cause_is_gone(st
         return done.stdout
 
     until(lambda: "WO-1003 → SN-0004" in listed(), "the dead letter, listed", seconds=60)
-    assert answer["requestId"] in listed()  # the intake's, to find its log lines by
+    shown = listed()
+    assert answer["requestId"] in shown  # the intake's, to find its log lines by
+    assert "refused at delivery 1" in shown and "TULIP_REJECTED" in shown
+    assert "reason: Tulip answered 409" in shown
     # The cause removed: SN-0004 leaves its work order.
     assert stack.post(link("WorkOrderSerials", "WO-1002", "SN-0004", "unlink"))[0] == 202
     until(lambda: ["WO-1002", "SN-0004"] not in stack.links("WorkOrderSerials"), "the unlink")

@@ -3,14 +3,16 @@ four ways to real processes on loopback: a direct HTTP request to `link_records`
 envelope to `link_records_push`, an Eventarc CloudEvent to `link_records_pubsub`, and a webhook
 to a function in queue mode, whose link the Pub/Sub simulator pushes to the events function.
 
-Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret Manager simulator; for the queue, also the Pub/Sub simulator and the events function), so the four run
-at once. Every row asserts, for each delivery: the answer and its `Retry-After`, the calls Tulip
-received, the Secret Manager reads, whether the message is acked (2xx) or delivered again, the
-log line, and that the answer came within the deadline. Through the queue, the webhook's answer
-is 202 within a second whatever the fault, the intake reads no secret, and the row's answer is
-the events function's to the push: acked, or handed back to Pub/Sub for another delivery (the
-backoff is long, so a row sees only the first; test_durable_intake.py follows a message to its
-dead letter).
+Each delivery has a stack of its own (the Tulip simulator, the function as deployed, a Secret
+Manager simulator; for the events function's deliveries, also the Pub/Sub simulator with the
+dead-letter topic; for the queue, also the events function), so the four run at once. Every row
+says what a message that meets its fault comes to (`events`: done, transient, or dead-lettered)
+and asserts, for each delivery: the answer and its `Retry-After`, the calls Tulip received, the
+Secret Manager reads, whether the message is acked (2xx), delivered again, or dead-lettered with
+its reason at once, the log line, and that the answer came within the deadline. Through the
+queue, the webhook's answer is 202 within a second whatever the fault, the intake reads no
+secret, and the row's answer is the events function's to the push (the backoff is long, so a
+row sees only the first delivery; test_durable_intake.py follows messages further).
 
 Small settings keep it quick: 2 attempts of at most 1 s each, a 3 s deadline, no secret cache
 (so each request reads Secret Manager and meets its faults).
@@ -47,6 +49,8 @@ Delivery = Literal["http", "push", "eventarc", "queue"]
 DELIVERIES: tuple[Delivery, ...] = ("http", "push", "eventarc", "queue")
 TOPIC = "projects/p/topics/tulip-link-requests"
 PUSH = "projects/p/subscriptions/tulip-link-push"
+DEAD_TOPIC = "projects/p/topics/tulip-link-dead-letter"
+DEAD = "projects/p/subscriptions/tulip-link-dead-letter"
 DEADLINE = 3.0
 # What an answer may take beyond the function's deadline: the HTTP exchange on loopback, and a
 # busy CI machine scheduling the processes.
@@ -144,6 +148,11 @@ class Stack:
             time.sleep(0.01)
         raise AssertionError(f"no outcome line for {request_id}")
 
+    def dead_letters(self) -> list[Pushed]:
+        """What the events function dead-lettered (its subscription keeps it)."""
+        assert self.pubsub is not None
+        return self.pubsub.deliveries(DEAD)
+
     def pushed(self) -> Pushed | None:
         """Through the queue: once the events function has answered the first push, the
         message's delivery if Pub/Sub still holds it (None: acked)."""
@@ -174,9 +183,18 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
             "TULIP_CREDENTIALS_SECRET": TOKEN_VERSION,
             "SECRET_MANAGER_EMULATOR_HOST": secrets.host,
         }
-        if delivery == "queue":
+        if delivery != "http":  # the events function's: it dead-letters what needs a person
             built.pubsub = pubsub = PubsubSimulator()
             exits.callback(pubsub.stop)
+            pubsub.add_topic(DEAD_TOPIC)
+            pubsub.add_subscription(DEAD, DEAD_TOPIC)
+            settings = settings | {
+                "DEAD_LETTER_TOPIC": DEAD_TOPIC,
+                "PUBSUB_EMULATOR_HOST": pubsub.host,
+            }
+        if delivery == "queue":
+            assert built.pubsub is not None
+            pubsub = built.pubsub
             pubsub.add_topic(TOPIC)
             built.events = exits.enter_context(processes.function(settings, "link_records_push"))
             built.events.wait_until_ready()
@@ -185,11 +203,7 @@ def stack(delivery: Delivery) -> Iterator[Stack]:
                 PUSH, TOPIC, push_endpoint=built.events.url, ordering=True,
                 dead_letter_topic="projects/p/topics/dead", min_backoff=300, ack_deadline=30,
             )  # fmt: skip
-            settings = settings | {
-                "WEBHOOK_DELIVERY": "queue",
-                "WEBHOOK_QUEUE_TOPIC": TOPIC,
-                "PUBSUB_EMULATOR_HOST": pubsub.host,
-            }
+            settings = settings | {"WEBHOOK_DELIVERY": "queue", "WEBHOOK_QUEUE_TOPIC": TOPIC}
         target = {"eventarc": "link_records_pubsub", "push": "link_records_push"}.get(
             delivery, "link_records"
         )
@@ -209,7 +223,9 @@ def stacks() -> Iterator[dict[Delivery, Stack]]:
 def fresh(stacks: dict[Delivery, Stack]) -> None:
     for each in stacks.values():
         if each.pubsub is not None:
-            each.pubsub.purge(PUSH)
+            each.pubsub.purge(DEAD)
+            if each.delivery == "queue":
+                each.pubsub.purge(PUSH)
         each.sim("/_sim/reset", {})
         each.secrets.put(TOKEN_VERSION, TOKEN)
         each.secrets.failures.clear()
@@ -261,7 +277,8 @@ class Row:
     retry_after: str | None
     tulip_calls: int
     secret_reads: int = 1
-    permanent: bool = False  # Eventarc acks it (and logs the message whole)
+    # What a message meeting it comes to: acked, delivered again, or dead-lettered at once.
+    events: Literal["done", "transient", "dead-lettered"] = "transient"
 
     def __str__(self) -> str:
         return self.fault
@@ -269,8 +286,9 @@ class Row:
 
 UNAVAILABLE = ("TULIP_UNAVAILABLE", "5")
 ROWS = [
-    Row("no fault", faults(), 200, None, None, 1),
-    Row("one 503, then success", faults({"status": 503, "retryAfter": 0}), 200, None, None, 2),
+    Row("no fault", faults(), 200, None, None, 1, events="done"),
+    Row("one 503, then success",
+        faults({"status": 503, "retryAfter": 0}), 200, None, None, 2, events="done"),
     Row("429 with Retry-After",
         faults({"status": 429, "retryAfter": 1, "count": 2}), 429, "TULIP_RATE_LIMITED", "1", 2),
     Row("429 without Retry-After",
@@ -287,8 +305,8 @@ ROWS = [
         faults({"status": 503, "body": "empty", "count": 2}), 502, *UNAVAILABLE, 2),
     Row("404 with an empty body",
         faults({"status": 404, "body": "empty"}), 404, "TULIP_REJECTED", None, 1),
-    Row("409 (permanent)",
-        faults({"status": 409}), 409, "TULIP_REJECTED", None, 1, permanent=True),
+    Row("409 (for good)",
+        faults({"status": 409}), 409, "TULIP_REJECTED", None, 1, events="dead-lettered"),
     Row("dropped connection", faults({"drop": True, "count": 2}), 502, *UNAVAILABLE, 2),
     Row("slower than the timeout",
         faults({"delaySeconds": 1.5, "count": 2}), 504, "TULIP_TIMEOUT", None, 2),
@@ -316,21 +334,26 @@ def test_fault(stacks: dict[Delivery, Stack], row: Row) -> None:
         answer = each.send()
         where = f"{each.delivery}: {answer}"
         acked = 200 <= answer.status < 300
-        if each.delivery == "eventarc" and row.permanent:
-            assert (answer.status, acked) == (200, True), where  # the log line is the letter
+        if each.delivery != "http" and row.events == "dead-lettered":
+            assert answer.status == 200, where  # acked
+            if each.delivery == "push":  # Eventarc's answer has no body
+                assert answer.body["status"] == "dead_lettered", where
+                assert answer.body["errorCode"] == row.error_code, where
+            [letter] = each.dead_letters()
+            assert letter.message.attributes["errorCode"] == row.error_code, where
         else:
             assert answer.status == row.status, where
-            assert acked == (row.status == 200), where
+            assert acked == (row.events == "done"), where
             if row.error_code is not None:
                 assert answer.body["errorCode"] == row.error_code, where
             assert answer.retry_after == row.retry_after, where
+            if each.delivery != "http":
+                assert each.dead_letters() == [], where
         assert each.tulip_calls() == row.tulip_calls, where
         assert len(each.secrets.calls) == row.secret_reads, where
         assert answer.seconds < DEADLINE + SLACK, where
         line = each.log_line(answer.request_id)
         assert line["event"] == ("link.done" if row.status == 200 else f"link.{kind(row)}"), line
-        if each.delivery == "eventarc" and row.permanent:
-            assert line["acked"] is True and line["messageData"] == b64(REQUEST), line
 
     on_each(stacks, check)
 
@@ -346,10 +369,13 @@ def check_queued(each: Stack, row: Row) -> None:
     where = f"queue: {line}"
     assert line["status"] == row.status and line.get("errorCode") == row.error_code, where
     assert line["event"] == ("link.done" if row.status == 200 else f"link.{kind(row)}"), where
-    if row.status == 200:
+    if row.events == "done":
         assert held is None, where  # acked
-    else:  # handed back, to be delivered again (and dead-lettered after the attempts)
+    elif row.events == "dead-lettered":
+        assert held is None and len(each.dead_letters()) == 1, where  # in the dead letters
+    else:  # handed back, to be delivered again
         assert held is not None and (held.attempts, held.last_status) == (1, row.status), where
+        assert each.dead_letters() == [], where
     assert each.tulip_calls() == row.tulip_calls, where
     assert len(each.secrets.calls) == row.secret_reads, where  # all the events function's
     assert line["latencyMs"] < (DEADLINE + SLACK) * 1000, where

@@ -495,7 +495,7 @@ def test_a_body_that_only_looks_like_an_envelope_is_a_direct_request(client):
 
 def test_a_message_over_the_cap_is_413(push_client, env):
     env.set(MAX_BODY_BYTES="300")
-    envelope = push_envelope(request_body(padding="x" * 150))
+    envelope = push_envelope(request_body(padding="x" * 300))
     response = push_client.post("/", json=envelope)
     assert response.status_code == 413
 

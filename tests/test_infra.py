@@ -179,6 +179,7 @@ def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
         or "google_service_account.runtime" in body["member"]
     ]
     assert sorted(runtime_grants) == [
+        ("google_pubsub_topic_iam_member", "events_publishes_dead_letters"),
         ("google_pubsub_topic_iam_member", "webhook_publishes"),
         ("google_secret_manager_secret_iam_member", "runtime_reads"),
     ]
@@ -190,11 +191,32 @@ def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
     )
     assert publish["for_each"] == "${toset(module.senders.publishers)}"  # queue mode's senders
     publishers = [body for _, _, body in iam_members() if body["role"] == "roles/pubsub.publisher"]
-    # Else only Pub/Sub's own agent publishes (dead letters): the events account never does.
+    # Else only dead letters are published: by Pub/Sub's own agent, and by the events account.
+    events = '${google_service_account.runtime["events"].member}'
     assert {body["member"] for body in publishers} == {
         PUBLISHER,
+        events,
         "${google_project_service_identity.pubsub.member}",
     }
+    dead_letters = RESOURCES["google_pubsub_topic_iam_member"]["events_publishes_dead_letters"]
+    assert (dead_letters["member"], dead_letters["topic"]) == (
+        events,
+        "${google_pubsub_topic.dead_letter.name}",
+    )
+
+
+def test_the_events_function_dead_letters_itself_and_retries_for_hours():
+    assert "DEAD_LETTER_TOPIC = google_pubsub_topic.dead_letter.id" in TF["locals"]["events_env"]
+    assert (
+        "TULIP_NOT_FOUND_RETRY_SECONDS = tostring(var.tulip_not_found_retry_seconds)"
+        in TF["locals"]["events_env"]
+    )
+    assert TF["variable"]["tulip_not_found_retry_seconds"]["default"] == 3600
+    # 100 deliveries, 10 s doubling to 600 s between: 630 s, then 93 waits of 600 s.
+    waits = [
+        min(600, 10 * 2**n) for n in range(TF["variable"]["max_delivery_attempts"]["default"] - 1)
+    ]
+    assert sum(waits) / 3600 >= 12
 
 
 def test_queue_mode_is_the_default_and_the_webhook_is_told_its_topic():
@@ -271,7 +293,7 @@ def test_nothing_is_lost_dead_letter_wiring():
     policy = one(push["dead_letter_policy"])
     assert policy["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
     assert policy["max_delivery_attempts"] == "${var.max_delivery_attempts}"
-    assert TF["variable"]["max_delivery_attempts"]["default"] == 5
+    assert TF["variable"]["max_delivery_attempts"]["default"] == 100
     assert one(push["retry_policy"]) == {"minimum_backoff": "10s", "maximum_backoff": "600s"}
     assert push["message_retention_duration"] == "604800s"
     assert one(push["expiration_policy"]) == {"ttl": ""}

@@ -8,6 +8,7 @@ from function.core.links import Candidate, LinkPolicy, validate_links
 from function.edge.payloads import (
     PubsubMessage,
     is_push_envelope,
+    message_data,
     message_payload,
     parse_json_object,
 )
@@ -185,8 +186,8 @@ def test_envelope_detection_follows_the_contract():
 
 def test_message_data_is_strict_base64_json_within_the_cap():
     message = PubsubMessage.model_validate({"data": b64({"a": 1}), "messageId": "1"})
-    assert message_payload(message, 100) == {"a": 1}
+    assert message_payload(message_data(message), 100) == {"a": 1}
     with pytest.raises(MalformedRequest):
-        message_payload(PubsubMessage(data="YQ", message_id="1"), 100)  # no padding
+        message_data(PubsubMessage(data="YQ", message_id="1"))  # no padding
     with pytest.raises(Exception, match="MAX_BODY_BYTES"):
-        message_payload(message, 3)
+        message_payload(message_data(message), 3)

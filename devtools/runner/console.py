@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from function.core.dead_letters import DEAD_LETTER_REASON, DELIVERY_ATTEMPT, ERROR_CODE
 from function.core.intake import INTAKE_REQUEST_ID
 from function.model.status_table import RULES
 from ops import dead_letters
@@ -215,6 +216,9 @@ def _messages(state: Mapping[str, Any]) -> dict[str, Any]:
                     "requestId": attributes.get(INTAKE_REQUEST_ID),
                     "sourceAttempts": attributes.get(dead_letters.SOURCE_DELIVERY_COUNT),
                     "replayCount": attributes.get(dead_letters.REPLAY_COUNT),
+                    "errorCode": attributes.get(ERROR_CODE),
+                    "deadLetterReason": attributes.get(DEAD_LETTER_REASON),
+                    "refusedAt": attributes.get(DELIVERY_ATTEMPT),
                 }
             )
     return {kind: messages[-KEPT:][::-1] for kind, messages in shown.items()}
@@ -335,7 +339,7 @@ def replay_dead_letters(pubsub_host: str, subscription: str, topic: str) -> Call
                 pubsub,
                 subscription,
                 topic,
-                dead_letters.Filters(None, None, None),
+                dead_letters.Filters(),
                 dry_run=False,
                 max_replays=3,
                 force=False,
@@ -438,8 +442,11 @@ def _queue_html(queue: Mapping[str, Any] | None, follow: str) -> str:
                 if message["deliveryAttempts"] > 0 and message["state"] != "outstanding":
                     where = "waiting to be retried"
                 attempts = str(message["deliveryAttempts"])
+            elif message["errorCode"]:  # the events function's: refused, with its reason
+                where = f"dead letter: {message['errorCode']}: {message['deadLetterReason']}"
+                attempts = f"{message['refusedAt'] or '?'} (refused)"
             else:
-                where = "dead letter"
+                where = "dead letter: Pub/Sub gave up"
                 attempts = f"{message['sourceAttempts'] or '?'} (then dead-lettered)"
             last = message["lastStatus"]
             rows.append(

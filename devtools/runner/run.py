@@ -152,11 +152,13 @@ def function_environment(
     return env, made
 
 
-def events_environment(webhook: Mapping[str, str]) -> dict[str, str]:
+def events_environment(webhook: Mapping[str, str], queue: Queue) -> dict[str, str]:
     """The events function's environment, as `infra/` sets it: the webhook function's, without
-    its webhook settings and mapping (what the intake queues is in our own shape)."""
+    its webhook settings and mapping (what the intake queues is in our own shape), and the
+    queue's dead-letter topic (a setting given wins)."""
     dropped = {name for name in webhook if name.startswith("WEBHOOK_")} | {"LINK_MAPPING"}
-    return {k: v for k, v in webhook.items() if k not in dropped}
+    env = {k: v for k, v in webhook.items() if k not in dropped}
+    return {"DEAD_LETTER_TOPIC": queue.dead_letter_topic} | env
 
 
 def check_settings(env: Mapping[str, str], *, webhook_function: bool = True) -> None:
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_settings(env)
     if queue is not None:
-        check_settings(events_environment(env), webhook_function=False)
+        check_settings(events_environment(env, queue), webhook_function=False)
     needed = [(args.host, ports.function, "the webhook function", "PORT")]
     if use_simulator:
         needed.append((args.host, ports.simulator, "the simulator", "SIMULATOR_PORT"))
@@ -370,11 +372,12 @@ def start_servers(
     queue: Queue | None,
     env: Mapping[str, str],
     requests: RequestLog | None = None,
+    events_source: str = "main.py",
 ) -> tuple[Ports, dict[str, str]]:
     """Start the simulator (with `simulator`), then, with `queue`, the Pub/Sub simulator and the
     events function, and the webhook function with `env` (the lines both functions write also
     go to `requests`), each ready before the next starts; then create the queue's topics and
-    subscriptions. Returns where each listens (a port 0 becomes the one it reported) and the
+    subscriptions. `events_source`: where the events function comes from (a bench's variant). Returns where each listens (a port 0 becomes the one it reported) and the
     webhook function's environment, the simulator's and Pub/Sub's actual addresses in it."""
     env = dict(env)
     simulator_port = events_port = pubsub_port = state_port = 0
@@ -398,8 +401,8 @@ def start_servers(
         [events_port] = servers.start(
             "The events function",
             FUNCTION,
-            function_args(host, ports.events, "link_records_push"),
-            events_environment(env),
+            function_args(host, ports.events, "link_records_push", events_source),
+            events_environment(env, queue),
             on_line=None if requests is None else requests.feed_delivery,
         )
     [function_port] = servers.start(
@@ -417,9 +420,9 @@ def start_servers(
     return started, env
 
 
-def function_args(host: str, port: int, target: str) -> list[str]:
-    """main.py's `target` served as deployed (functions-framework with gunicorn)."""
-    return ["functions_framework", "--target", target, "--source", "main.py",
+def function_args(host: str, port: int, target: str, source: str = "main.py") -> list[str]:
+    """`source`'s `target` served as deployed (functions-framework with gunicorn)."""
+    return ["functions_framework", "--target", target, "--source", source,
             "--host", host, "--port", str(port)]  # fmt: skip
 
 
@@ -542,7 +545,8 @@ def explain(
     if queue is not None:
         retries = (
             f"fed by {queue.push_subscription}: redelivered after {queue.min_backoff:g} s to "
-            f"{queue.max_backoff:g} s, dead-lettered after {queue.max_delivery_attempts} deliveries"
+            f"{queue.max_backoff:g} s, up to {queue.max_delivery_attempts} deliveries; a refusal "
+            "is dead-lettered at once"
         )
         rows += [
             (

@@ -510,7 +510,7 @@ class Queue:
     prefix: str = "tulip-link"
     min_backoff: float = 10.0
     max_backoff: float = 600.0
-    max_delivery_attempts: int = 5
+    max_delivery_attempts: int = 100
     ack_deadline: int = 60  # infra/: the function's timeout
 
     @property

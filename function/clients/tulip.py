@@ -104,7 +104,8 @@ def _prepared(
 
 
 class TulipClient:
-    """Links and unlinks records through Tulip's table links API."""
+    """Links and unlinks records through Tulip's table links API, trying each call at most
+    `max_attempts` times and waiting at most `longest_wait` seconds (None: any) between tries."""
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class TulipClient:
         max_attempts: int,
         clock: Clock,
         backoff: Backoff,
+        longest_wait: float | None = None,
         adapter: HTTPAdapter | None = None,
     ) -> None:
         prefix = f"{base_url}/api/v3"
@@ -125,6 +127,7 @@ class TulipClient:
         self._max_attempts = max_attempts
         self._clock = clock
         self._backoff = backoff
+        self._longest_wait = longest_wait  # a longer wait makes the last answer final
         self._adapter = adapter or new_adapter()
 
     def close(self) -> None:
@@ -270,6 +273,8 @@ class TulipClient:
         delay = failure.retry_after
         if delay is None:
             delay = self._backoff.delay(attempts)
+        if self._longest_wait is not None and delay > self._longest_wait:
+            return None
         return delay if deadline.allows_wait(delay) else None
 
     @staticmethod

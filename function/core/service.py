@@ -47,6 +47,10 @@ class LinkService:
         self._batch_concurrency = batch_concurrency
         self._clock = clock
 
+    def close(self) -> None:
+        """Close Tulip's connection pool."""
+        self._tulip.close()
+
     def handle(
         self,
         data: Mapping[str, Any],

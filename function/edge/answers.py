@@ -15,7 +15,7 @@ from typing import Any
 import flask
 
 from function.model.errors import Failure
-from function.model.results import Batch, Ignored, LinkResult, Result
+from function.model.results import Batch, DeadLettered, Ignored, LinkResult, Result
 from function.model.status_table import RULES, Outcome
 
 
@@ -35,6 +35,11 @@ def render(outcome: Result | Failure, request_id: str) -> Answer:
     if isinstance(outcome, Batch) and outcome.worst is not None:
         return _error(outcome, request_id)
     body: dict[str, Any]
+    if isinstance(outcome, DeadLettered):
+        # The refusal's body, as a 2xx: Pub/Sub is done with the message.
+        refused = _error(outcome.refusal, request_id).body
+        body = {"status": "dead_lettered", **refused, "deadLetterMessageId": outcome.message_id}
+        return Answer(200, body, {"X-Request-Id": request_id})
     if isinstance(outcome, LinkResult):
         link = outcome.link.as_json()
         if outcome.message_id is None:

@@ -1,8 +1,8 @@
 """`link_records_pubsub`: the events function behind an Eventarc trigger on the requests topic.
 
-Returning acks the event; raising an HTTP error has Eventarc deliver it again. A message that can
-never succeed (for a batch: every failed link failed for good) is logged whole, for replay, and
-acked: Eventarc cannot dead-letter.
+Returning acks the event; raising an HTTP error has Eventarc deliver it again. A message that
+needs a person is dead-lettered as on the push subscription (`DEAD_LETTER_TOPIC`); without that
+topic, such a message is logged whole (for replay) and acked, as Eventarc cannot dead-letter.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import flask
 from cloudevents.http.event import CloudEvent
 
 from function import instance, logs
+from function.core.dead_letters import verdict
 from function.edge.answers import render, response
 from function.edge.http import request_id, run
 from function.edge.log_lines import log_outcome
-from function.edge.messages import from_intake
-from function.edge.payloads import message_payload, parse_pubsub_message
+from function.edge.messages import link_message
+from function.edge.payloads import parse_pubsub_message
 from function.model.results import Result, failed
-from function.model.status_table import RULES
 
 # Cloud Logging refuses entries over 256 KiB; a longer message is logged cut short and marked.
 LOGGED_DATA_LIMIT = 128 * 1024
@@ -43,17 +43,14 @@ def handle(event: CloudEvent) -> None:
             built = instance.current().events_function()
             logs.bind(**logs.trace_fields(headers, built.settings.project))
             deadline = built.new_deadline()
-            parsed = parse_pubsub_message(message)
-            intake_message = from_intake(parsed.attributes)
-            payload = message_payload(parsed, built.settings.max_body_bytes)
-            return built.service.handle(payload, deadline, from_intake=intake_message)
+            return link_message(built, parse_pubsub_message(message), None, deadline)
 
         outcome, crash = run(link)
         if not failed(outcome):
             log_outcome(outcome, started)
             return
-        if RULES[outcome.outcome].permanent:
-            # Retrying cannot help and Eventarc cannot dead-letter: the log line is the dead
+        if verdict(outcome, None, float("inf")) == "dead_letter":
+            # No dead-letter topic (else it would be DeadLettered): the log line is the dead
             # letter, holding the message exactly as received so it can be replayed.
             log_outcome(
                 outcome, started, severity="ERROR", acked=True, **_as_received(message, data)

@@ -16,7 +16,7 @@ from typing import Any
 from function import logs
 from function.logs import Event, Severity
 from function.model.errors import Failure
-from function.model.results import LINK_STATUSES, Batch, Ignored, LinkResult, Result
+from function.model.results import LINK_STATUSES, Batch, DeadLettered, Ignored, LinkResult, Result
 from function.model.status_table import RULES
 
 
@@ -29,7 +29,18 @@ def log_outcome(
     **extra: Any,
 ) -> None:
     """The request's outcome lines, its latency counted from `started` (`time.monotonic`);
-    `severity` and `extra` go on its last line, `crash` adds a traceback."""
+    `severity` and `extra` go on its last line, `crash` adds a traceback. A dead-lettered
+    message writes its refusal's lines, the last at ERROR with `deadLetterMessageId`."""
+    if isinstance(outcome, DeadLettered):
+        log_outcome(
+            outcome.refusal,
+            started,
+            severity=RULES[outcome.outcome].severity,
+            crash=crash,
+            deadLetterMessageId=outcome.message_id,
+            **extra,
+        )
+        return
     rule = RULES[outcome.outcome]
     latency = round((time.monotonic() - started) * 1000, 1)
     fields: dict[str, Any]

@@ -58,7 +58,10 @@ class PubsubMessage(BaseModel):
     data: str
     message_id: str = Field(validation_alias=AliasChoices("messageId", "message_id"))
     attributes: dict[str, str] = Field(default_factory=dict)
-    publish_time: str | None = Field(None, validation_alias="publishTime")
+    publish_time: str | None = Field(
+        None, validation_alias=AliasChoices("publishTime", "publish_time")
+    )
+    ordering_key: str = Field("", validation_alias=AliasChoices("orderingKey", "ordering_key"))
 
 
 class PushEnvelope(BaseModel):
@@ -92,16 +95,19 @@ def parse_pubsub_message(message: object) -> PubsubMessage:
     return _wrapping(PubsubMessage, message, "The Pub/Sub message")
 
 
-def message_payload(message: PubsubMessage, limit: int) -> dict[str, Any]:
-    """The JSON object carried, base64-encoded, in a Pub/Sub message's `data`, at most `limit`
-    bytes once decoded."""
+def message_data(message: PubsubMessage) -> bytes:
+    """A Pub/Sub message's `data`, decoded from base64."""
     try:
-        raw = base64.b64decode(message.data, validate=True)
+        return base64.b64decode(message.data, validate=True)
     except (binascii.Error, ValueError):
         raise MalformedRequest("The Pub/Sub message's data is not valid base64") from None
-    if len(raw) > limit:
+
+
+def message_payload(data: bytes, limit: int) -> dict[str, Any]:
+    """The JSON object a Pub/Sub message's (decoded) `data` carries, at most `limit` bytes."""
+    if len(data) > limit:
         raise PayloadTooLarge(limit)
-    return parse_json_object(raw, "The Pub/Sub message's data")
+    return parse_json_object(data, "The Pub/Sub message's data")
 
 
 _Wrapping = TypeVar("_Wrapping", bound=BaseModel)

@@ -2,7 +2,8 @@
 
 It takes push envelopes only. Cloud Run IAM admits the push subscription's account alone, so an
 intake message's `format` attribute is trusted because of where it arrived. The answer's status
-is Pub/Sub's cue: a 2xx acks the message, anything else has it delivered again.
+is Pub/Sub's cue: a 2xx acks the message (linked, ignored, or dead-lettered with its reason),
+anything else has it delivered again after the subscription's backoff.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import flask
 
 from function import instance, logs
 from function.edge.http import check_post_json, read_body, serve
-from function.edge.messages import from_intake
-from function.edge.payloads import (
-    is_push_envelope,
-    message_payload,
-    parse_json_object,
-    parse_push_envelope,
-)
+from function.edge.messages import link_message
+from function.edge.payloads import is_push_envelope, parse_json_object, parse_push_envelope
 from function.model.errors import MalformedRequest
 from function.model.results import Result
+
+
+def envelope_limit(max_body_bytes: int) -> int:
+    """The largest envelope read: one whose data, decoded, may be `MAX_BODY_BYTES` (base64 adds a
+    third) with room for its attributes, so that a message over the limit is refused as one
+    (413, dead-lettered) rather than unread."""
+    return max_body_bytes * 4 // 3 + 128 * 1024
 
 
 def handle(request: flask.Request) -> flask.Response:
@@ -33,7 +36,7 @@ def _link(request: flask.Request) -> Result:
     logs.bind(**logs.trace_fields(request.headers, settings.project))
     deadline = built.new_deadline()
     check_post_json(request)
-    body = parse_json_object(read_body(request, settings.max_body_bytes))
+    body = parse_json_object(read_body(request, envelope_limit(settings.max_body_bytes)))
     if not is_push_envelope(body):
         raise MalformedRequest(
             'link_records_push takes Pub/Sub push envelopes ({"message": {...}, '
@@ -45,6 +48,4 @@ def _link(request: flask.Request) -> Result:
         deliveryAttempt=envelope.delivery_attempt,
         subscription=envelope.subscription,
     )
-    intake_message = from_intake(envelope.message.attributes)
-    payload = message_payload(envelope.message, settings.max_body_bytes)
-    return built.service.handle(payload, deadline, from_intake=intake_message)
+    return link_message(built, envelope.message, envelope.delivery_attempt, deadline)

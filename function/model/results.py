@@ -2,7 +2,7 @@
 
 `LinkResult` (one link: done, valid, queued, failed, not attempted), `Ignored` (no mapping rule
 applied), `Batch` (every link's result; one with failures answers as its worst link would
-alone). A single link's failure is not a result: it is the `Failure` raised where it happened.
+alone), `DeadLettered` (a message the events function put in the dead letters). A single link's failure is not a result: it is the `Failure` raised where it happened.
 """
 
 from __future__ import annotations
@@ -125,7 +125,21 @@ class Batch:
         )
 
 
-Result = LinkResult | Ignored | Batch
+@dataclass(frozen=True)
+class DeadLettered:
+    """The events function: a message that needs a person is in the dead-letter topic, with its
+    reason; Pub/Sub confirmed it as `message_id`. `refusal` is what the message came to."""
+
+    refusal: Failure | Batch
+    message_id: str
+
+    @property
+    def outcome(self) -> Outcome:
+        """Always `DEAD_LETTERED`."""
+        return Outcome.DEAD_LETTERED
+
+
+Result = LinkResult | Ignored | Batch | DeadLettered
 
 
 def failed(outcome: Result | Failure) -> bool:

@@ -1,8 +1,10 @@
 """The status table: every way a request can end (`Outcome`), and what each means (`RULES`).
 
 A row gives our HTTP status, the `errorCode`, the log event and severity, whether a
-`Retry-After` goes with it, whether Tulip is tried again on it, and whether it is permanent (the
-same message can never succeed). Errors and results name their outcome; the edge renders its row.
+`Retry-After` goes with it, whether Tulip is tried again on it, and what becomes of a Pub/Sub
+message that ends so: permanent (it can never succeed: dead-lettered at its first delivery),
+retried until old (`TULIP_NOT_FOUND_RETRY_SECONDS`), or retried by Pub/Sub. Errors and results
+name their outcome; the edge renders its row.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Outcome(enum.Enum):
     VALID = "valid"
     QUEUED = "queued"
     IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
@@ -53,7 +56,8 @@ class Rule:
     event: Event
     severity: Severity
     retry_after: bool = False  # answer with a Retry-After header
-    permanent: bool = False  # the same message can never succeed: Eventarc acks it
+    permanent: bool = False  # the same message can never succeed: dead-lettered at once
+    retried_until_old: bool = False  # a message is dead-lettered once it is too old to wait on
     tulip_statuses: frozenset[int] = frozenset()  # Tulip answers that lead here
     retry_tulip: bool = False  # try Tulip again (within attempts and deadline)
     headers: tuple[tuple[str, str], ...] = ()  # fixed headers of the answer
@@ -67,6 +71,9 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.QUEUED: Rule(202, None, "link.queued", "INFO"),
     # No LINK_MAPPING rule applies to the event: acked, so a sender is not pushed to retry.
     Outcome.IGNORED: Rule(200, None, "link.ignored", "INFO"),
+    # The events function: a message that needs a person is in the dead-letter topic, with its
+    # reason (Pub/Sub confirmed it), so Pub/Sub is done with it. Its line is the refusal's.
+    Outcome.DEAD_LETTERED: Rule(200, None, "link.rejected", "ERROR"),
     # The caller's request is wrong: retrying the same request cannot help.
     Outcome.METHOD_NOT_ALLOWED: Rule(
         405,
@@ -102,9 +109,14 @@ RULES: Mapping[Outcome, Rule] = {
         tulip_statuses=frozenset({400, 409, 422}),
     ),
     # The same errorCode, but not permanent: the record may simply not exist *yet* (events
-    # arrive out of order), so a message is retried rather than dropped.
+    # arrive out of order), so a message is retried until it is TULIP_NOT_FOUND_RETRY_SECONDS old.
     Outcome.TULIP_REJECTED_NOT_FOUND: Rule(
-        None, "TULIP_REJECTED", "link.rejected", "WARNING", tulip_statuses=frozenset({404})
+        None,
+        "TULIP_REJECTED",
+        "link.rejected",
+        "WARNING",
+        retried_until_old=True,
+        tulip_statuses=frozenset({404}),
     ),
     # A dry run: Tulip's GET found the table link, deleted (200 with deletedAt). A real run would
     # be refused for good, so permanent, unlike the 404 row: a deleted link does not come back by

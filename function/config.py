@@ -27,7 +27,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from function.auth import DEFAULT_SIGNATURE_HEADER, SIGNING_MODES, WEBHOOK_AUTH_MODES, AuthMode
+from function.auth.authenticator import SIGNING_MODES, WEBHOOK_AUTH_MODES, AuthMode
+from function.auth.hmac_sha256 import DEFAULT_SIGNATURE_HEADER
 from function.clients.credentials import ApiToken, make_token
 from function.core.links import LinkPolicy, is_table_link_id
 from function.core.mapping import LinkMapping, parse_link_mapping
@@ -45,6 +46,7 @@ _TOPIC_NAME = re.compile(
 )
 _SENDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+_ORIGIN = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
 
 
@@ -113,6 +115,17 @@ def _header_name(value: str) -> str:
     if not _HEADER_NAME.fullmatch(value):
         raise _invalid("must be an HTTP header name, e.g. X-Hub-Signature-256")
     return value
+
+
+def _origins(value: str) -> frozenset[str]:
+    origins = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise _invalid(
+                "must list host names (eventgrid.azure.net, a SAP Event Mesh host), "
+                "comma-separated, or * for any"
+            )
+    return origins
 
 
 def _auth_mode(value: Any) -> Any:
@@ -269,6 +282,12 @@ class WebhookSettings(BaseModel):
     signature_header: Annotated[str, AfterValidator(_header_name)] = Field(
         DEFAULT_SIGNATURE_HEADER, alias="WEBHOOK_SIGNATURE_HEADER"
     )
+    token_header: Annotated[str | None, AfterValidator(_header_name)] = Field(
+        None, alias="WEBHOOK_TOKEN_HEADER"
+    )
+    allowed_origins: Annotated[frozenset[str], BeforeValidator(_origins)] = Field(
+        frozenset(), alias="WEBHOOK_ALLOWED_ORIGINS"
+    )
     delivery: Annotated[Delivery, BeforeValidator(_delivery)] = Field(
         "direct", alias="WEBHOOK_DELIVERY"
     )
@@ -298,6 +317,12 @@ class WebhookSettings(BaseModel):
                 "Manager secret (or, for local runs, WEBHOOK_SECRET_VALUE)",
             )
         _check_project("WEBHOOK_SECRET", self.secret, self.project)
+        if self.token_header is not None and self.mode != "token":
+            # Set for another mode it would be silently unread: the sender's token never checked.
+            raise _invalid(
+                f"WEBHOOK_TOKEN_HEADER is read only with WEBHOOK_AUTH=token, not {self.mode}: "
+                "unset it, or set WEBHOOK_AUTH=token"
+            )
         if self.delivery == "queue" and self.queue_topic is None:
             raise _invalid(
                 "WEBHOOK_DELIVERY=queue needs WEBHOOK_QUEUE_TOPIC: the Pub/Sub topic the links "

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from function import logs
-from function.auth import Authenticator
+from function.auth.authenticator import Authenticator
 from function.clients.credentials import TulipCredentials
 from function.clients.pubsub import Publisher
 from function.clients.secret_manager import SecretCache, SecretManager
@@ -239,6 +239,7 @@ def authenticator(webhook: WebhookSettings, cache: SecretCache, clock: Clock) ->
         secret_value=webhook.secret_value.get_secret_value() if webhook.secret_value else None,
         tolerance=webhook.tolerance,
         signature_header=webhook.signature_header,
+        token_header=webhook.token_header,
     )
 
 

@@ -30,6 +30,7 @@ Event = Literal[
     "tulip.retry",
     "mapping.when_failed",
     "settings.warning",
+    "webhook.handshake",
 ]
 
 

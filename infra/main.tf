@@ -76,6 +76,8 @@ locals {
         WEBHOOK_SECRET            = google_secret_manager_secret.this["${name}_secret"].id
         WEBHOOK_TOLERANCE_SECONDS = tostring(sender.tolerance_seconds)
         WEBHOOK_SIGNATURE_HEADER  = sender.signature_header
+        WEBHOOK_TOKEN_HEADER      = sender.token_header
+        WEBHOOK_ALLOWED_ORIGINS   = join(",", sender.allowed_origins)
         LINK_MAPPING              = sender.link_mapping
         WEBHOOK_DELIVERY          = sender.delivery
         WEBHOOK_QUEUE_TOPIC       = sender.delivery == "queue" ? google_pubsub_topic.requests.id : ""

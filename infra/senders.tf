@@ -14,6 +14,8 @@ module "senders" {
   single = {
     auth              = var.webhook_auth
     signature_header  = var.webhook_signature_header
+    token_header      = var.webhook_token_header
+    allowed_origins   = var.webhook_allowed_origins
     tolerance_seconds = var.webhook_tolerance_seconds
     link_mapping      = var.webhook_link_mapping
     delivery          = var.webhook_delivery

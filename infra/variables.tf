@@ -124,7 +124,7 @@ variable "tulip_deadline_seconds" {
 
 variable "senders" {
   type        = any
-  description = "The third-party systems that post webhooks, by name (a short id: 1 to 20 lower-case letters, digits and hyphens; it names the sender's function, URL, secret and account). Each gets its own webhook function and signing secret, and all feed the one requests topic. Each takes, all optional: auth (standard-webhooks, hmac-sha256, token or none), signature_header, tolerance_seconds, link_mapping, delivery (queue or direct), public (true), invokers (with public = false), max_body_bytes (26214400: 25 MiB), memory (sized from max_body_bytes when left out). Empty: one sender named \"webhook\", from the webhook_* variables below. See \"Several senders\" in infra/README.md."
+  description = "The third-party systems that post webhooks, by name (a short id: 1 to 20 lower-case letters, digits and hyphens; it names the sender's function, URL, secret and account). Each gets its own webhook function and signing secret, and all feed the one requests topic. Each takes, all optional: auth (standard-webhooks, hmac-sha256, slack, stripe, token, basic or none), signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery (queue or direct), public (true), invokers (with public = false), max_body_bytes (26214400: 25 MiB), memory (sized from max_body_bytes when left out). Empty: one sender named \"webhook\", from the webhook_* variables below. See \"Several senders\" in infra/README.md."
   default     = {}
 
   # The type is `any` so that a misspelled setting is an error here: with an object type,
@@ -135,8 +135,8 @@ variable "senders" {
     error_message = "senders must be a map of objects: senders = { mes = { auth = \"standard-webhooks\" }, ... }."
   }
   validation {
-    condition     = alltrue([for _, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : length(setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) == 0])
-    error_message = format("Sender %s: unknown setting. A sender takes auth, signature_header, tolerance_seconds, link_mapping, delivery, public, invokers, max_body_bytes and memory.", join(", ", [for name, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : format("%q (%s)", name, join(", ", setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"]))) if length(setsubtract(given, ["auth", "signature_header", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) > 0]))
+    condition     = alltrue([for _, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) == 0])
+    error_message = format("Sender %s: unknown setting. A sender takes auth, signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery, public, invokers, max_body_bytes and memory.", join(", ", [for name, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : format("%q (%s)", name, join(", ", setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"]))) if length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) > 0]))
   }
 }
 
@@ -183,12 +183,12 @@ variable "secret_locations" {
 
 variable "webhook_auth" {
   type        = string
-  description = "How the webhook function authenticates callers: standard-webhooks, hmac-sha256, token, or none (private only)."
+  description = "How the webhook function authenticates callers: standard-webhooks, hmac-sha256, slack, stripe, token, basic, or none (private only). docs/senders.md names each common sender's."
   default     = "standard-webhooks"
 
   validation {
-    condition     = contains(["standard-webhooks", "hmac-sha256", "token", "none"], var.webhook_auth)
-    error_message = "webhook_auth must be one of standard-webhooks, hmac-sha256, token, none."
+    condition     = contains(["standard-webhooks", "hmac-sha256", "slack", "stripe", "token", "basic", "none"], var.webhook_auth)
+    error_message = "webhook_auth must be one of standard-webhooks, hmac-sha256, slack, stripe, token, basic, none."
   }
 }
 
@@ -222,6 +222,28 @@ variable "webhook_signature_header" {
   validation {
     condition     = can(regex("^[A-Za-z0-9-]{1,100}$", var.webhook_signature_header))
     error_message = "webhook_signature_header must be an HTTP header name."
+  }
+}
+
+variable "webhook_token_header" {
+  type        = string
+  description = "token: the one header that carries the token as is (GitLab's X-Gitlab-Token, a header you chose in Power Automate). Empty: Authorization: Bearer, or X-Webhook-Token."
+  default     = ""
+
+  validation {
+    condition     = var.webhook_token_header == "" || can(regex("^[A-Za-z0-9-]{1,100}$", var.webhook_token_header))
+    error_message = "webhook_token_header must be an HTTP header name (modules/senders refuses it with a webhook_auth other than token)."
+  }
+}
+
+variable "webhook_allowed_origins" {
+  type        = list(string)
+  description = "The origins the webhook consents to in the CloudEvents validation handshake (Azure Event Grid's eventgrid.azure.net, a SAP Event Mesh host), or [\"*\"] for any. Empty: it consents to none."
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.webhook_allowed_origins : o == "*" || can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$", lower(o)))])
+    error_message = "Each of webhook_allowed_origins must be a host name (eventgrid.azure.net, a SAP Event Mesh host), or \"*\" for any."
   }
 }
 

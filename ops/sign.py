@@ -5,17 +5,16 @@
     curl $(python -m ops.sign --curl-args payload.json) --data-binary @payload.json URL
 
 The signature covers the file's exact bytes, so send them unchanged (`--data-binary @file`).
-The mode, secret and header default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line)
-and `WEBHOOK_SIGNATURE_HEADER`, as the function reads them. A Standard Webhooks signature holds
-the time of signing and is refused after `WEBHOOK_TOLERANCE_SECONDS`: sign when you send.
+The mode, secret and headers default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line),
+`WEBHOOK_SIGNATURE_HEADER` and `WEBHOOK_TOKEN_HEADER`, as the function reads them. A signature
+with a timestamp (Standard Webhooks, Slack, Stripe) is refused after `WEBHOOK_TOLERANCE_SECONDS`:
+sign when you send.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import hmac
 import os
 import shlex
 import sys
@@ -24,26 +23,17 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from function.auth import (
-    DEFAULT_SIGNATURE_HEADER,
-    WEBHOOK_AUTH_MODES,
-    AuthMode,
-    secret_lines,
-    standard_webhooks_digest,
-    standard_webhooks_key,
-)
+from function.auth import slack, standard_webhooks, stripe
+from function.auth.authenticator import WEBHOOK_AUTH_MODES, AuthMode
+from function.auth.common import secret_lines
+from function.auth.hmac_sha256 import DEFAULT_SIGNATURE_HEADER, hex_digest
 from function.model.errors import ConfigError
 
 
 def standard_webhooks_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     """The `v1,<base64>` signature of a message."""
-    digest = standard_webhooks_digest(key, message_id, str(timestamp), body)
+    digest = standard_webhooks.digest(key, message_id, str(timestamp), body)
     return "v1," + base64.b64encode(digest).decode()
-
-
-def hmac_sha256_hex(key: bytes, body: bytes) -> str:
-    """The hex HMAC-SHA256 of a body."""
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 def auth_mode(value: str) -> AuthMode:
@@ -55,22 +45,38 @@ def auth_mode(value: str) -> AuthMode:
 
 
 def signed_headers(
-    mode: AuthMode, secret: str, body: bytes, *, header: str = DEFAULT_SIGNATURE_HEADER, now: float
+    mode: AuthMode,
+    secret: str,
+    body: bytes,
+    *,
+    header: str = DEFAULT_SIGNATURE_HEADER,
+    token_header: str | None = None,
+    now: float,
 ) -> dict[str, str]:
-    """The headers that authenticate `body` under `mode` with `secret`."""
+    """The headers that authenticate `body` under `mode` with `secret` (for `basic`, a
+    `user:password` line; `header`: `hmac-sha256`'s; `token_header`: where `token` goes)."""
+    timestamp = str(int(now))
     if mode == "standard-webhooks":
         message_id = f"msg_{uuid.uuid4().hex}"
-        timestamp = int(now)
-        key = standard_webhooks_key(secret)
+        key = standard_webhooks.key(secret)
         return {
             "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": standard_webhooks_signature(key, message_id, timestamp, body),
+            "webhook-timestamp": timestamp,
+            "webhook-signature": standard_webhooks_signature(key, message_id, int(now), body),
         }
     if mode == "hmac-sha256":
-        return {header: "sha256=" + hmac_sha256_hex(secret.encode(), body)}
+        return {header: "sha256=" + hex_digest(secret.encode(), body)}
     if mode == "token":
-        return {"X-Webhook-Token": secret}
+        return {token_header or "X-Webhook-Token": secret}
+    if mode == "basic":
+        return {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+    if mode == "slack":
+        return {
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": slack.signature(secret, timestamp, body),
+        }
+    if mode == "stripe":
+        return {"Stripe-Signature": f"t={timestamp},v1={stripe.signature(secret, timestamp, body)}"}
     return {}
 
 
@@ -85,7 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", default=os.environ.get("WEBHOOK_AUTH", "standard-webhooks"))
     parser.add_argument("--secret", default=None, help="default: WEBHOOK_SECRET_VALUE")
     parser.add_argument(
-        "--header", default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or DEFAULT_SIGNATURE_HEADER
+        "--header",
+        default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or DEFAULT_SIGNATURE_HEADER,
+        help="hmac-sha256: the signature's header (default: WEBHOOK_SIGNATURE_HEADER)",
+    )
+    parser.add_argument(
+        "--token-header",
+        default=os.environ.get("WEBHOOK_TOKEN_HEADER") or None,
+        help="token: the sender's own header (default: WEBHOOK_TOKEN_HEADER, else X-Webhook-Token)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--curl", metavar="URL", help="print a complete curl command")
@@ -102,16 +115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = args.payload.read_bytes()
     try:
         headers = signed_headers(
-            mode, secrets[0] if secrets else "", body, header=args.header, now=time.time()
+            mode,
+            secrets[0] if secrets else "",
+            body,
+            header=args.header,
+            token_header=args.token_header,
+            now=time.time(),
         )
     except ConfigError as error:
         parser.error(error.message)
     headers = {"Content-Type": "application/json", **headers}
 
     if args.curl_args:
-        if any(" " in f"{k}:{v}" for k, v in headers.items()):
+        # Words for the shell to split: Basic credentials go as curl's --user, which has no space.
+        words = [f"-H {k}:{v}" for k, v in headers.items() if k != "Authorization"]
+        if mode == "basic":
+            words.append(f"--user {secrets[0]}")
+        if any(" " in word.split(" ", 1)[1] for word in words):
             parser.error("a header value has a space: use --curl URL instead")
-        print(" ".join(f"-H {k}:{v}" for k, v in headers.items()))
+        print(" ".join(words))
     elif args.curl:
         parts = ["curl", "-sS", "-X", "POST", args.curl]
         for name, value in headers.items():

@@ -136,6 +136,10 @@ def test_the_runner_refuses_before_starting_anything(tmp_path):
         {"WEBHOOK_SECRET_VALUE": DEV_WEBHOOK_SECRET},
         {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t0ken\nnext"},
         {"WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "k", "WEBHOOK_SIGNATURE_HEADER": "X-S"},
+        {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t", "WEBHOOK_TOKEN_HEADER": "X-Gitlab-Token"},
+        {"WEBHOOK_AUTH": "basic", "WEBHOOK_SECRET_VALUE": "snow:s3cr3t"},
+        {"WEBHOOK_AUTH": "slack", "WEBHOOK_SECRET_VALUE": "slack-signing-secret"},
+        {"WEBHOOK_AUTH": "stripe", "WEBHOOK_SECRET_VALUE": "whsec_stripe"},
     ],
 )  # fmt: skip
 @pytest.mark.processes
@@ -150,9 +154,15 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
     options = subprocess.run(
         [sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    headers = Headers(
-        [(name, value) for name, _, value in (o.partition(":") for o in options[1::2])]
-    )
+    pairs = []
+    for flag, value in zip(options[::2], options[1::2], strict=True):
+        if flag == "--user":  # as curl sends it
+            pairs.append(("Authorization", "Basic " + base64.b64encode(value.encode()).decode()))
+        else:
+            assert flag == "-H"
+            name, _, given = value.partition(":")
+            pairs.append((name, given))
+    headers = Headers(pairs)
     caller = authenticator(
         load_webhook_settings(env), SecretCache(lambda *_: "", 0, SYSTEM_CLOCK), SYSTEM_CLOCK
     )

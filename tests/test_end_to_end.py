@@ -136,9 +136,12 @@ def test_an_unsigned_request_is_401(running):
 def test_a_chunked_body_over_the_cap_is_413_from_the_production_server(running):
     connection = http.client.HTTPConnection(running.function.removeprefix("http://"), timeout=30)
     chunks = (b"x" * 8192 for _ in range(16))  # 128 KiB, no Content-Length
-    connection.request(
-        "POST", "/", chunks, {"Content-Type": "application/json"}, encode_chunked=True
+    # Signed, as a sender would: an unsigned request is refused before its body is read.
+    signed = signed_headers(
+        "standard-webhooks", DEV_WEBHOOK_SECRET, b"x" * 8192 * 16, now=time.time()
     )
+    headers = {"Content-Type": "application/json", **signed}
+    connection.request("POST", "/", chunks, headers, encode_chunked=True)
     answer = connection.getresponse()
     body = json.load(answer)
     connection.close()

@@ -94,12 +94,18 @@ def test_head_gets_405_with_allow_and_no_body(client):
     assert response.data == b""
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
-def test_a_body_not_declared_json_gets_415(client, content_type):
+@pytest.mark.parametrize("content_type", [None, "text/plain", "multipart/form-data"])
+def test_a_body_neither_json_nor_a_form_gets_415(client, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post("/", data=json.dumps(request_body()), headers=headers)
     assert response.status_code == 415
     assert response.json["errorCode"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert "application/x-www-form-urlencoded" in response.json["message"]
+
+
+def test_a_push_function_takes_no_form(push_client):
+    response = push_client.post("/", data="a=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
 
 
 @pytest.mark.parametrize(

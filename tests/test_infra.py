@@ -98,6 +98,8 @@ def test_environment_variables_are_ones_the_code_reads():
     assert "env = local.sender_env[name]" in WEBHOOK
     assert "WEBHOOK_SENDER = name" in SENDER_ENV  # on every log line
     assert "MAX_BODY_BYTES = tostring(sender.max_body_bytes)" in SENDER_ENV
+    assert "WEBHOOK_TOKEN_HEADER = sender.token_header" in SENDER_ENV
+    assert 'WEBHOOK_ALLOWED_ORIGINS = join(",", sender.allowed_origins)' in SENDER_ENV
     assert EVENTS["env"] == "${local.events_env}"
     assert "WEBHOOK_" not in TF["locals"]["events_env"]  # Cloud Run IAM, not WEBHOOK_AUTH
 

@@ -17,17 +17,18 @@ from tests.helpers import OPENAPI, ROOT, link_url, push_envelope, request_body, 
 
 SPEC = OPENAPI
 POST = SPEC["paths"]["/"]["post"]
+HANDSHAKE = SPEC["paths"]["/"]["options"]
 METHOD_NOT_ALLOWED = SPEC["components"]["responses"]["MethodNotAllowed"]
-EVERY_RESPONSE = [*POST["responses"].values(), METHOD_NOT_ALLOWED]
+EVERY_RESPONSE = [*POST["responses"].values(), *HANDSHAKE["responses"].values(), METHOD_NOT_ALLOWED]
 
 
 def test_the_document_is_valid_openapi():
     validate(SPEC)
 
 
-def test_post_is_the_only_operation_and_the_405_is_described_apart():
+def test_post_and_the_handshake_are_the_operations_and_the_405_is_described_apart():
     assert SPEC["paths"].keys() == {"/"}
-    assert SPEC["paths"]["/"].keys() == {"post"}
+    assert SPEC["paths"]["/"].keys() == {"post", "options"}
     assert "#/components/responses/MethodNotAllowed" in SPEC["info"]["description"]
     assert METHOD_NOT_ALLOWED["headers"]["Allow"]["schema"]["const"] == "POST"
 
@@ -41,7 +42,7 @@ def test_every_status_the_code_can_answer_is_described():
     produced = set()
     for rule in RULES.values():
         produced |= {rule.status} if rule.status is not None else set(rule.tulip_statuses)
-    described = {int(code) for code in POST["responses"]} | {405}
+    described = {int(code) for code in [*POST["responses"], *HANDSHAKE["responses"]]} | {405}
     assert produced == described
 
 
@@ -58,7 +59,7 @@ def test_retry_after_is_described_where_it_is_sent_and_required_where_always():
         header = resolve(POST["responses"][str(status)]["headers"]["Retry-After"])
         always = all(r.retry_after for r in RULES.values() if r.status == status)
         assert header.get("required", False) == always, status
-    for code, response in POST["responses"].items():
+    for code, response in [*POST["responses"].items(), *HANDSHAKE["responses"].items()]:
         if int(code) not in statuses:
             assert "Retry-After" not in response.get("headers", {}), code
 
@@ -176,3 +177,30 @@ def test_batch_dry_run_and_ignored_answers_fit_their_schemas(client, tulip, env)
 
     instance.reset()
     schema("Ignored").validate(client.post("/", json={}).json)
+
+
+def test_the_handshake_and_a_form_answer_as_described(client, tulip, env):
+    env.set(WEBHOOK_ALLOWED_ORIGINS="eventgrid.azure.net")
+    allowed = client.options("/", headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    described = HANDSHAKE["responses"]["200"]
+    assert {h for h, d in described["headers"].items() if resolve(d).get("required")} <= set(
+        allowed.headers.keys()
+    )
+    schema("HandshakeAllowed").validate(allowed.json)
+    refused = client.options("/", headers={"WebHook-Request-Origin": "evil.example"})
+    assert str(refused.status_code) in HANDSHAKE["responses"]
+    schema("Error").validate(refused.json)
+    form = POST["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    body = form["examples"]["direct"]["value"]
+    schema("FormBody").validate(body)
+    tulip.put(ANY_LINK_CALL, status=204)
+    answer = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 200
+    schema("Linked").validate(answer.json)
+
+
+def test_a_rate_that_is_not_a_number_is_not_granted(client, env):
+    env.set(WEBHOOK_ALLOWED_ORIGINS="*")
+    asked = {"WebHook-Request-Origin": "x.example", "WebHook-Request-Rate": "lots"}
+    answer = client.options("/", headers=asked)
+    assert answer.status_code == 200 and "WebHook-Allowed-Rate" not in answer.headers

@@ -34,7 +34,7 @@ import responses
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from function.auth import SIGNING_MODES
+from function.auth.authenticator import SIGNING_MODES
 from function.core.links import RECORD_MAX, Candidate, LinkPolicy, is_table_link_id, validate_links
 from function.model.errors import InvalidPayload
 from function.model.status_table import RULES, Outcome
@@ -353,10 +353,12 @@ def test_an_eventarc_message_is_acked_only_when_done_or_hopeless(event_client, m
 
 # --- signature verifiers -------------------------------------------------------------------------
 
-SECRETS = {"standard-webhooks": "whsec_" + _b64(b"p" * 24), "hmac-sha256": "s3", "token": "t0k"}
+SECRETS = {"standard-webhooks": "whsec_" + _b64(b"p" * 24), "hmac-sha256": "s3", "token": "t0k",
+           "basic": "ops:pa55", "slack": "8f742231b10e8888abcd99yyyzzz85a5", "stripe": "whsec_t3st"}  # fmt: skip
 AUTH_HEADERS = [
     "webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp",
     "svix-signature", "X-Hub-Signature-256", "Authorization", "X-Webhook-Token",
+    "X-Slack-Signature", "X-Slack-Request-Timestamp", "Stripe-Signature",
 ]  # fmt: skip
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=40)
 HEADER_VALUES = st.one_of(
@@ -364,6 +366,9 @@ HEADER_VALUES = st.one_of(
     st.binary(min_size=1, max_size=40).map(lambda b: "v1," + _b64(b)),
     st.binary(min_size=32, max_size=32).map(lambda b: "sha256=" + b.hex()),
     HEADER_TEXT.map(lambda t: "Bearer " + t),
+    HEADER_TEXT.map(lambda t: "Basic " + _b64(t.encode())),
+    st.binary(min_size=32, max_size=32).map(lambda b: "v0=" + b.hex()),
+    st.binary(min_size=32, max_size=32).map(lambda b: f"t=1800000000,v1={b.hex()}"),
     st.integers(0, 2**40).map(str),
 )
 HEADERS = st.dictionaries(st.sampled_from(AUTH_HEADERS) | st.from_regex(r"X-[A-Za-z]{1,8}", fullmatch=True), HEADER_VALUES, max_size=5)  # fmt: skip
@@ -385,8 +390,9 @@ def test_only_a_signed_request_reaches_tulip(client, env, clock, mode, body, hea
         if how == "one header changed":
             name = data.draw(st.sampled_from(sorted(correct)))
             headers[name] = data.draw(HEADER_VALUES.filter(lambda v: v != correct[name]))
-    # A token covers no body: only there is a request signed for another body authentic.
-    authentic = how == "signed" or (how == "another body signed" and mode == "token")
+    # A token or a password covers no body: only there is a request signed for another body
+    # authentic.
+    authentic = how == "signed" or (how == "another body signed" and mode in ("token", "basic"))
     with recorded_tulip() as calls:
         response = post(client, body, headers)
     assert_a_row(response)

@@ -202,7 +202,19 @@ def test_every_setting_the_guide_lists_is_one_a_sender_takes():
             '{ mes = { sigature_header = "X-Sig" } }',
             'Sender "mes" (sigature_header): unknown setting',
         ),
-        ('{ mes = { auth = "basic" } }', 'Sender "mes": auth must be one of'),
+        ('{ mes = { auth = "oauth" } }', 'Sender "mes": auth must be one of'),
+        (
+            '{ gitlab = { auth = "hmac-sha256", token_header = "X-Gitlab-Token" } }',
+            'Sender "gitlab": token_header must be an HTTP header name, and is read only with auth',
+        ),
+        (
+            '{ grid = { auth = "token", token_header = "X Api Key" } }',
+            'Sender "grid": token_header must be an HTTP header name',
+        ),
+        (
+            '{ grid = { allowed_origins = ["https://eventgrid.azure.net/"] } }',
+            'Sender "grid": each of allowed_origins must be a host name',
+        ),
         ('{ mes = { auth = "none" } }', 'Sender "mes": a public webhook'),
         ('{ mes = { delivery = "later" } }', 'Sender "mes": delivery must be queue or direct'),
         ("{ mes = { tolerance_seconds = 0 } }", 'Sender "mes": tolerance_seconds must be'),
@@ -226,6 +238,32 @@ def test_a_sender_that_cannot_work_is_refused_by_name(evaluate, senders, says):
     with pytest.raises(Failed) as refused:
         evaluate(f"senders = {senders}\n")
     assert says in str(refused.value)
+
+
+def test_the_one_senders_token_header_needs_token_auth(evaluate):
+    with pytest.raises(Failed) as refused:
+        evaluate({"webhook_token_header": "X-Gitlab-Token"})
+    assert 'webhook_token_header is read only with webhook_auth = "token"' in str(refused.value)
+    out = evaluate({"webhook_auth": "token", "webhook_token_header": "X-Gitlab-Token"})
+    assert out["senders"]["webhook"]["token_header"] == "X-Gitlab-Token"
+
+
+def test_every_common_senders_settings_are_taken(evaluate):
+    out = evaluate(
+        """senders = {
+  slack  = { auth = "slack" }
+  stripe = { auth = "stripe" }
+  devops = { auth = "basic" }
+  gitlab = { auth = "token", token_header = "X-Gitlab-Token" }
+  grid   = { auth = "token", token_header = "X-Api-Key", allowed_origins = ["eventgrid.azure.net"] }
+  mesh   = { auth = "basic", allowed_origins = ["*"] }
+}
+"""
+    )
+    senders = out["senders"]
+    assert senders["gitlab"]["token_header"] == "X-Gitlab-Token"
+    assert senders["grid"]["allowed_origins"] == ["eventgrid.azure.net"]
+    assert senders["slack"]["allowed_origins"] == [] and senders["slack"]["token_header"] == ""
 
 
 def test_a_name_too_long_for_an_account_id_is_refused(evaluate):

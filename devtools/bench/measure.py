@@ -46,7 +46,7 @@ from devtools.runner.children import fixed_ports
 from devtools.runner.run import without_settings
 from devtools.simulators.pubsub import PubsubSimulator
 from devtools.simulators.secret_manager import SecretManagerSimulator
-from function.auth import AuthMode
+from function.auth.authenticator import AuthMode
 from ops.sign import signed_headers
 
 FUNCTIONS = "devtools/bench/functions.py"

@@ -64,7 +64,9 @@ from devtools.runner.console import LocalRun, RequestLog, replay_dead_letters
 from devtools.runner.console import serve as serve_console
 from devtools.simulators.pubsub import DEFAULT_PORT as DEFAULT_PUBSUB_PORT
 from devtools.simulators.pubsub import Queue
-from function.auth import DEFAULT_SIGNATURE_HEADER, secret_lines, standard_webhooks_key
+from function.auth import standard_webhooks
+from function.auth.common import secret_lines
+from function.auth.hmac_sha256 import DEFAULT_SIGNATURE_HEADER
 from function.config import environment_variables, load_settings, load_webhook_settings
 from function.model.errors import Failure
 from ops.sign import auth_mode, signed_headers
@@ -171,7 +173,7 @@ def check_settings(env: Mapping[str, str], *, webhook_function: bool = True) -> 
         webhook = load_webhook_settings(env)
         if webhook.mode == "standard-webhooks":
             for secret in secret_lines(env.get("WEBHOOK_SECRET_VALUE", "")):
-                standard_webhooks_key(secret)
+                standard_webhooks.key(secret)
     except Failure as failure:
         raise SystemExit(f"Not started: {failure.message}") from None
 
@@ -190,6 +192,8 @@ def curl_command(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
     sign = [".venv/bin/python", "-m", "ops.sign", "--mode", mode, "--secret", secret]
     if mode == "hmac-sha256":
         sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
+    if mode == "token" and env.get("WEBHOOK_TOKEN_HEADER"):
+        sign += ["--token-header", env["WEBHOOK_TOKEN_HEADER"]]
     sign += ["--curl-args", str(example)]
     return f"curl -sS {url} $({shlex.join(sign)}) {data}"
 
@@ -519,6 +523,7 @@ def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
             secret,
             body,
             header=env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER),
+            token_header=env.get("WEBHOOK_TOKEN_HEADER") or None,
             now=time.time(),
         )
     request = urllib.request.Request(f"http://{LOOPBACK}:{port}", body, headers, method="POST")

@@ -65,10 +65,12 @@ class Intake:
         *,
         request_id: str,
         webhook_id: str | None,
+        headers: Mapping[str, str] | None = None,
     ) -> Result:
-        """Validate `data` and queue its links; `QueueUnavailable` when a single link was not
-        confirmed, a `Batch` with the unconfirmed links failed when several were asked for."""
-        plan = self._service.plan(data)
+        """Validate `data` (read with the request's `headers`, for a mapping that tests them) and
+        queue its links; `QueueUnavailable` when a single link was not confirmed, a `Batch` with
+        the unconfirmed links failed when several were asked for."""
+        plan = self._service.plan(data, headers=headers)
         if isinstance(plan, Ignored):
             return plan
         if not plan.batch:

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +29,8 @@ MappedField = Literal["tableLinkId", "leftRecord", "rightRecord", "action"]
 MAPPED_FIELDS: tuple[MappedField, ...] = get_args(MappedField)
 RECORD_FIELDS: tuple[MappedField, ...] = ("leftRecord", "rightRecord")
 _REQUIRED: tuple[MappedField, ...] = RECORD_FIELDS
-_KEYS = (*MAPPED_FIELDS, "when")
+_KEYS = (*MAPPED_FIELDS, "when", "headers")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _FUNCTIONS = jmespath.functions.Functions().FUNCTION_TABLE
 
 
@@ -50,6 +53,17 @@ class MappingRule:
     name: str  # how errors name the rule: "" for a lone object, "LINK_MAPPING[1]" in an array
     fields: Mapping[MappedField, Expression]
     when: Expression | None
+    # Request headers (lower-case names) the rule needs, each with the values it takes.
+    headers: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def condition(self) -> str | None:
+        """The rule's condition, as an ignored event's log line names it (None: always holds)."""
+        parts = [
+            f"header {name} in {sorted(values)}" for name, values in sorted(self.headers.items())
+        ]
+        if self.when is not None:
+            parts.append(self.when.text)
+        return " and ".join(parts) or None
 
     def field_name(self, field: str) -> str:
         """The name our field `field` has in errors: `rightRecord` or `LINK_MAPPING[1].rightRecord`."""
@@ -73,12 +87,12 @@ class LinkMapping:
 
     rules: tuple[MappingRule, ...]
 
-    def read(self, body: Any) -> Mapped | Ignored:
-        """Evaluate every rule against `body`: `Ignored` when no rule's `when` holds, else the
-        links the holding rules give, in order."""
-        holding = [rule for rule in self.rules if _holds(rule, body)]
+    def read(self, body: Any, headers: Mapping[str, str]) -> Mapped | Ignored:
+        """Evaluate every rule against `body` and the request's `headers` (lower-case names):
+        `Ignored` when no rule holds, else the links the holding rules give, in order."""
+        holding = [rule for rule in self.rules if _holds(rule, body, headers)]
         if not holding:
-            return Ignored(tuple(r.when.text for r in self.rules if r.when is not None))
+            return Ignored(tuple(text for r in self.rules if (text := r.condition())))
         candidates: list[Candidate] = []
         problems: list[FieldProblem] = []
         fanned_out = False
@@ -123,7 +137,24 @@ def _rule(value: object, name: str) -> MappingRule:
             raise MappingError(f"{where}{key} is required")
     fields = {key: _compile(value[key], name, key) for key in MAPPED_FIELDS if key in value}
     when = _compile(value["when"], name, "when") if "when" in value else None
-    return MappingRule(name, fields, when)
+    headers = _headers(value["headers"], name) if "headers" in value else {}
+    return MappingRule(name, fields, when, headers)
+
+
+def _headers(value: object, rule: str) -> dict[str, frozenset[str]]:
+    """A rule's `headers`: `{"X-GitHub-Event": "push"}`, or a list of the values it takes."""
+    where = f"{rule}.headers" if rule else "headers"
+    if not isinstance(value, dict) or not value:
+        raise MappingError(f"{where} must be a JSON object of header names and their values")
+    needed = {}
+    for name, wanted in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise MappingError(f"{where}: {json.dumps(name[:100])} is not a header name")
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if not values or not all(isinstance(v, str) for v in values):
+            raise MappingError(f"{where}.{name} must be a string, or a non-empty array of strings")
+        needed[name.lower()] = frozenset(values)
+    return needed
 
 
 def _compile(text: object, rule: str, key: str) -> Expression:
@@ -160,7 +191,9 @@ def _check_functions(node: Mapping[str, Any], where: str) -> None:
             _check_functions(child, where)
 
 
-def _holds(rule: MappingRule, body: Any) -> bool:
+def _holds(rule: MappingRule, body: Any, headers: Mapping[str, str]) -> bool:
+    if any(headers.get(name) not in values for name, values in rule.headers.items()):
+        return False
     if rule.when is None:
         return True
     try:

@@ -58,10 +58,12 @@ class LinkService:
         *,
         dry_run: bool = False,
         from_intake: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> Result:
         """Validate `data` (the request's JSON object) and make the Tulip calls it asks for;
-        `from_intake`: `data` is an intake message, in our own shape."""
-        plan = self.plan(data, from_intake=from_intake)
+        `from_intake`: `data` is an intake message, in our own shape; `headers` (lower-case
+        names): the request's, for a mapping rule that tests them."""
+        plan = self.plan(data, from_intake=from_intake, headers=headers)
         if isinstance(plan, Ignored):
             return plan
         token = RequestToken(self._credentials, deadline)
@@ -77,11 +79,17 @@ class LinkService:
 
         return Batch(self._run(plan.links, change, deadline), dry_run=False)
 
-    def plan(self, data: Mapping[str, Any], *, from_intake: bool = False) -> Plan | Ignored:
+    def plan(
+        self,
+        data: Mapping[str, Any],
+        *,
+        from_intake: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Plan | Ignored:
         """What `data` asks for, validated; `InvalidPayload` names every problem at once."""
         if self._mapping is None or from_intake:
             return read_links(data, self._policy)
-        mapped = self._mapping.read(data)
+        mapped = self._mapping.read(data, headers or {})
         if isinstance(mapped, Ignored):
             return mapped
         links = validate_links(

@@ -15,7 +15,7 @@ from typing import Any
 import flask
 
 from function.model.errors import Failure
-from function.model.results import Batch, DeadLettered, Ignored, LinkResult, Result
+from function.model.results import Batch, DeadLettered, Handshake, Ignored, LinkResult, Result
 from function.model.status_table import RULES, Outcome
 
 
@@ -35,6 +35,8 @@ def render(outcome: Result | Failure, request_id: str) -> Answer:
     if isinstance(outcome, Batch) and outcome.worst is not None:
         return _error(outcome, request_id)
     body: dict[str, Any]
+    if isinstance(outcome, Handshake):
+        return _handshake(outcome, request_id)
     if isinstance(outcome, DeadLettered):
         # The refusal's body, as a 2xx: Pub/Sub is done with the message.
         refused = _error(outcome.refusal, request_id).body
@@ -57,6 +59,19 @@ def render(outcome: Result | Failure, request_id: str) -> Answer:
     status = RULES[outcome.outcome].status
     assert status is not None, "a success has a status of its own"
     return Answer(status, {**body, "requestId": request_id}, {"X-Request-Id": request_id})
+
+
+def _handshake(handshake: Handshake, request_id: str) -> Answer:
+    """Slack's challenge, echoed as Slack asks; or the CloudEvents consent, in its headers."""
+    headers = {"X-Request-Id": request_id}
+    if handshake.challenge is not None:
+        return Answer(200, {"challenge": handshake.challenge}, headers)
+    assert handshake.origin is not None
+    headers |= {"WebHook-Allowed-Origin": handshake.origin, "Allow": "POST"}
+    if handshake.rate is not None:
+        headers["WebHook-Allowed-Rate"] = handshake.rate
+    body = {"status": "allowed", "origin": handshake.origin, "requestId": request_id}
+    return Answer(200, body, headers)
 
 
 def render_result(result: LinkResult) -> dict[str, Any]:

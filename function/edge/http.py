@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 import flask
 
@@ -17,6 +18,8 @@ from function.model.errors import Failure, MethodNotAllowed, PayloadTooLarge, Un
 from function.model.results import Result
 
 _JSON_MEDIA_TYPE = re.compile(r"application/(?:[^/;\s]+\+)?json")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+MediaType = Literal["json", "form"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
@@ -26,18 +29,29 @@ def request_id(headers: logs.HeaderGetter) -> str:
     return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
-def check_post_json(request: flask.Request) -> None:
-    """`MethodNotAllowed` unless POST, `UnsupportedMediaType` unless the body is declared JSON."""
+def check_post(request: flask.Request, *, forms: bool) -> MediaType:
+    """`MethodNotAllowed` unless POST; the body's media type, `UnsupportedMediaType` unless it is
+    declared JSON (or, with `forms`, an HTML form)."""
     if request.method != "POST":
         raise MethodNotAllowed(f"Use POST, not {request.method}")
-    if not _JSON_MEDIA_TYPE.fullmatch(request.mimetype or ""):
-        raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json")
+    if _JSON_MEDIA_TYPE.fullmatch(request.mimetype or ""):
+        return "json"
+    if forms and request.mimetype == FORM_MEDIA_TYPE:
+        return "form"
+    also = f", or as a form ({FORM_MEDIA_TYPE})" if forms else ""
+    raise UnsupportedMediaType(f"Send the body as JSON, with Content-Type: application/json{also}")
+
+
+def refuse_announced_size(request: flask.Request, limit: int) -> None:
+    """`PayloadTooLarge` for a body its Content-Length announces over `limit`: before anything
+    is read."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(limit)
 
 
 def read_body(request: flask.Request, limit: int) -> bytes:
     """The raw body, refused past `limit` bytes whether or not a Content-Length announced it."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(limit)
+    refuse_announced_size(request, limit)
     # A read may return less than asked (the body can arrive in several segments): read to EOF.
     chunks: list[bytes] = []
     size = 0

@@ -16,7 +16,15 @@ from typing import Any
 from function import logs
 from function.logs import Event, Severity
 from function.model.errors import Failure
-from function.model.results import LINK_STATUSES, Batch, DeadLettered, Ignored, LinkResult, Result
+from function.model.results import (
+    LINK_STATUSES,
+    Batch,
+    DeadLettered,
+    Handshake,
+    Ignored,
+    LinkResult,
+    Result,
+)
 from function.model.status_table import RULES
 
 
@@ -59,6 +67,14 @@ def log_outcome(
         if outcome.worst is not None:
             fields |= {"errorCode": rule.error_code, "status": outcome.worst[1].status}
         event: Event = "link.batch"
+    elif isinstance(outcome, Handshake):
+        if outcome.challenge is not None:
+            message = "Answered Slack's url_verification with its challenge; nothing linked"
+            fields = {}
+        else:
+            message = f"Allowed {outcome.origin} to deliver (the CloudEvents validation)"
+            fields = {"origin": outcome.origin, "rate": outcome.rate}
+        event = rule.event
     elif isinstance(outcome, Ignored):
         message = "No LINK_MAPPING rule applies to this event; nothing was linked"
         fields, event = {"when": list(outcome.when)}, rule.event

@@ -1,4 +1,5 @@
-"""Payloads as they arrive: the raw body as a JSON object, and the Pub/Sub wrappings around it.
+"""Payloads as they arrive: the raw body as a JSON object (or a form's fields), and the Pub/Sub
+wrappings around it.
 Every refusal is `MalformedRequest` (or `PayloadTooLarge`), saying what is wrong and where.
 """
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -35,6 +37,24 @@ def parse_json_object(raw: bytes, what: str = "The request body") -> dict[str, A
     if not isinstance(value, dict):
         raise MalformedRequest(f"{what} must be a JSON object, not {json_kind(value)}")
     return value
+
+
+def parse_form(raw: bytes) -> dict[str, Any]:
+    """An HTML form body (`a=1&b=2`) as a JSON-like object of its fields: a field given once is
+    a string, a field repeated a list of its values, in order."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedRequest(f"The form is not UTF-8 text (bad byte at {error.start})") from None
+    fields: dict[str, Any] = {}
+    for name, value in urllib.parse.parse_qsl(text, keep_blank_values=True):
+        if name not in fields:
+            fields[name] = value
+        elif isinstance(fields[name], list):
+            fields[name].append(value)
+        else:
+            fields[name] = [fields[name], value]
+    return fields
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

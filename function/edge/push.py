@@ -11,7 +11,7 @@ from __future__ import annotations
 import flask
 
 from function import instance, logs
-from function.edge.http import check_post_json, read_body, serve
+from function.edge.http import check_post, read_body, serve
 from function.edge.messages import link_message
 from function.edge.payloads import is_push_envelope, parse_json_object, parse_push_envelope
 from function.model.errors import MalformedRequest
@@ -35,7 +35,7 @@ def _link(request: flask.Request) -> Result:
     settings = built.settings
     logs.bind(**logs.trace_fields(request.headers, settings.project))
     deadline = built.new_deadline()
-    check_post_json(request)
+    check_post(request, forms=False)
     body = parse_json_object(read_body(request, envelope_limit(settings.max_body_bytes)))
     if not is_push_envelope(body):
         raise MalformedRequest(

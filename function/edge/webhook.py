@@ -1,21 +1,25 @@
 """`link_records`: a sender's webhook, authenticated, read, and linked or queued.
 
-Its order of work: settings, method, content type, size, the caller's authentication over the
-exact raw bytes, the dry-run flag, then parsing; nothing is parsed, logged or sent on before the
-caller is known. In queue mode the intake publishes the links (a dry run still goes to the core).
-A Pub/Sub push envelope is not a webhook: without `LINK_MAPPING` it is refused, naming
-`link_records_push`; with one it is the sender's JSON like any other body.
+Its order of work: settings; a CloudEvents validation handshake (`OPTIONS` with
+`WebHook-Request-Origin`); method, media type (JSON, or a form) and announced size; the caller's
+credentials as its headers present them (401 before any byte of the body is read); the body,
+verified over its exact raw bytes; the dry-run flag; then parsing. Slack's `url_verification` is
+answered with its challenge once verified. In queue mode the intake publishes the links (a dry
+run still goes to the core). A Pub/Sub push envelope is not a webhook: without `LINK_MAPPING` it
+is refused, naming `link_records_push`; with one it is the sender's JSON like any other body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import flask
 
 from function import instance, logs
-from function.edge.http import check_post_json, read_body, serve
-from function.edge.payloads import is_push_envelope, parse_json_object
-from function.model.errors import MalformedRequest
-from function.model.results import Result
+from function.edge.http import check_post, read_body, refuse_announced_size, serve
+from function.edge.payloads import is_push_envelope, parse_form, parse_json_object
+from function.model.errors import MalformedRequest, OriginNotAllowed
+from function.model.results import Handshake, Result
 
 
 def handle(request: flask.Request) -> flask.Response:
@@ -29,20 +33,57 @@ def _link(request: flask.Request, request_id: str) -> Result:
     logs.bind(**logs.trace_fields(request.headers, settings.project))
     logs.bind(sender=built.webhook.sender)
     deadline = built.new_deadline()
-    check_post_json(request)
+    origin = request.headers.get("WebHook-Request-Origin")
+    if request.method == "OPTIONS" and origin is not None:
+        return _consent(
+            origin, request.headers.get("WebHook-Request-Rate"), built.webhook.allowed_origins
+        )
+    media = check_post(request, forms=True)
+    refuse_announced_size(request, settings.max_body_bytes)
+    presented = built.authenticator.read(request.headers)  # before the body is read
     raw = read_body(request, settings.max_body_bytes)
-    built.authenticator.check(request.headers, raw, deadline)  # before anything reads it
+    presented.verify(raw, deadline)  # before anything parses it
     dry_run = _dry_run(request)
-    body = parse_json_object(raw)
+    body = parse_form(raw) if media == "form" else parse_json_object(raw)
+    if built.authenticator.mode == "slack" and body.get("type") == "url_verification":
+        return _slack_challenge(body)
     if settings.link_mapping is None and is_push_envelope(body):
         raise MalformedRequest(
             "The body is a Pub/Sub push envelope: a push subscription delivers to the events "
             "function's entry point, link_records_push; link_records takes a sender's webhooks"
         )
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    delivery = built.authenticator.delivery_id(request.headers, body)
+    webhook_id = None if delivery is None else delivery.value
+    logs.bind(webhookId=webhook_id)
     if built.intake is not None and not dry_run:
-        webhook_id = built.authenticator.delivery_id(request.headers)
-        return built.intake.accept(body, deadline, request_id=request_id, webhook_id=webhook_id)
-    return built.service.handle(body, deadline, dry_run=dry_run)
+        return built.intake.accept(
+            body, deadline, request_id=request_id, webhook_id=webhook_id, headers=headers
+        )
+    return built.service.handle(body, deadline, dry_run=dry_run, headers=headers)
+
+
+def _consent(origin: str, rate: str | None, allowed: AbstractSet[str]) -> Handshake:
+    """The CloudEvents validation handshake: consent for an origin `WEBHOOK_ALLOWED_ORIGINS`
+    lists (or `*`), at the rate asked (when it is a number); `OriginNotAllowed` for any other."""
+    if "*" not in allowed and origin.strip().lower() not in allowed:
+        raise OriginNotAllowed(
+            f"The origin {origin[:200]!r} may not deliver here: add it to "
+            "WEBHOOK_ALLOWED_ORIGINS (comma-separated; * for any) to consent"
+        )
+    # A rate is granted as asked when it is the number the specification says it is; any
+    # other value is not echoed (no consent to a rate we cannot read).
+    asked = (rate or "").strip()
+    granted = asked if asked.isascii() and asked.isdigit() else None
+    return Handshake(origin=origin.strip(), rate=granted)
+
+
+def _slack_challenge(body: dict[str, object]) -> Handshake:
+    """Slack's url_verification, verified: its challenge, echoed; nothing else happens."""
+    challenge = body.get("challenge")
+    if not isinstance(challenge, str) or not challenge:
+        raise MalformedRequest("Slack's url_verification has no challenge string")
+    return Handshake(challenge=challenge)
 
 
 def _dry_run(request: flask.Request) -> bool:

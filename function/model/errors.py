@@ -9,7 +9,8 @@ renders it in one place (`edge.answers`), by its row of `RULES`. Each class name
     ├── CredentialsUnavailable   Secret Manager could not be read               CREDENTIALS_UNAVAILABLE
     ├── QueueUnavailable         Pub/Sub did not confirm a link in time         QUEUE_UNAVAILABLE
     ├── MethodNotAllowed         not POST                                       METHOD_NOT_ALLOWED
-    ├── UnsupportedMediaType     the body is not declared as JSON               UNSUPPORTED_MEDIA_TYPE
+    ├── OriginNotAllowed         a CloudEvents handshake from an unlisted origin ORIGIN_NOT_ALLOWED
+    ├── UnsupportedMediaType     the body is neither JSON nor a form            UNSUPPORTED_MEDIA_TYPE
     ├── PayloadTooLarge          over MAX_BODY_BYTES                            PAYLOAD_TOO_LARGE
     ├── Unauthenticated          the caller did not prove who it is             UNAUTHENTICATED
     ├── MalformedRequest         not a JSON object, or a broken Pub/Sub wrapping MALFORMED_REQUEST
@@ -100,8 +101,15 @@ class MethodNotAllowed(Failure):
     outcome = Outcome.METHOD_NOT_ALLOWED
 
 
+class OriginNotAllowed(Failure):
+    """A CloudEvents validation handshake from an origin `WEBHOOK_ALLOWED_ORIGINS` does not list:
+    the answer carries no `WebHook-Allowed-Origin`, so the sender does not deliver."""
+
+    outcome = Outcome.ORIGIN_NOT_ALLOWED
+
+
 class UnsupportedMediaType(Failure):
-    """The body is not declared as JSON."""
+    """The body is declared as neither JSON nor a form."""
 
     outcome = Outcome.UNSUPPORTED_MEDIA_TYPE
 

@@ -2,7 +2,8 @@
 
 `LinkResult` (one link: done, valid, queued, failed, not attempted), `Ignored` (no mapping rule
 applied), `Batch` (every link's result; one with failures answers as its worst link would
-alone), `DeadLettered` (a message the events function put in the dead letters). A single link's failure is not a result: it is the `Failure` raised where it happened.
+alone), `Handshake` (a sender's handshake, answered), `DeadLettered` (a message the events
+function put in the dead letters). A single link's failure is not a result: it is the `Failure` raised where it happened.
 """
 
 from __future__ import annotations
@@ -126,6 +127,21 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class Handshake:
+    """A sender's handshake, answered: Slack's `url_verification` (`challenge`, echoed), or the
+    CloudEvents validation (`origin` allowed to deliver, at `rate` if it asked for one)."""
+
+    challenge: str | None = None
+    origin: str | None = None
+    rate: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        """Always `HANDSHAKE`."""
+        return Outcome.HANDSHAKE
+
+
+@dataclass(frozen=True)
 class DeadLettered:
     """The events function: a message that needs a person is in the dead-letter topic, with its
     reason; Pub/Sub confirmed it as `message_id`. `refusal` is what the message came to."""
@@ -139,7 +155,7 @@ class DeadLettered:
         return Outcome.DEAD_LETTERED
 
 
-Result = LinkResult | Ignored | Batch | DeadLettered
+Result = LinkResult | Ignored | Batch | Handshake | DeadLettered
 
 
 def failed(outcome: Result | Failure) -> bool:

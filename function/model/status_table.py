@@ -26,8 +26,10 @@ class Outcome(enum.Enum):
     VALID = "valid"
     QUEUED = "queued"
     IGNORED = "ignored"
+    HANDSHAKE = "handshake"
     DEAD_LETTERED = "dead_lettered"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     MALFORMED_REQUEST = "malformed_request"
@@ -71,6 +73,9 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.QUEUED: Rule(202, None, "link.queued", "INFO"),
     # No LINK_MAPPING rule applies to the event: acked, so a sender is not pushed to retry.
     Outcome.IGNORED: Rule(200, None, "link.ignored", "INFO"),
+    # A sender's handshake answered (Slack's url_verification, the CloudEvents validation):
+    # nothing linked, nothing queued.
+    Outcome.HANDSHAKE: Rule(200, None, "webhook.handshake", "INFO"),
     # The events function: a message that needs a person is in the dead-letter topic, with its
     # reason (Pub/Sub confirmed it), so Pub/Sub is done with it. Its line is the refusal's.
     Outcome.DEAD_LETTERED: Rule(200, None, "link.rejected", "ERROR"),
@@ -82,6 +87,10 @@ RULES: Mapping[Outcome, Rule] = {
         "WARNING",
         permanent=True,
         headers=(("Allow", "POST"),),
+    ),
+    # A CloudEvents validation handshake from an origin WEBHOOK_ALLOWED_ORIGINS does not list.
+    Outcome.ORIGIN_NOT_ALLOWED: Rule(
+        403, "ORIGIN_NOT_ALLOWED", "link.rejected", "WARNING", permanent=True
     ),
     Outcome.UNSUPPORTED_MEDIA_TYPE: Rule(
         415, "UNSUPPORTED_MEDIA_TYPE", "link.rejected", "WARNING", permanent=True

@@ -17,6 +17,8 @@ variable "senders" {
   type = map(object({
     auth              = optional(string, "standard-webhooks")
     signature_header  = optional(string, "X-Hub-Signature-256")
+    token_header      = optional(string, "")
+    allowed_origins   = optional(list(string), [])
     tolerance_seconds = optional(number, 300)
     link_mapping      = optional(string, "")
     delivery          = optional(string, "queue")
@@ -33,8 +35,8 @@ variable "senders" {
     error_message = format("Sender %s: a sender's name goes into resource names and URLs: 1 to 20 lower-case letters, digits and single hyphens, starting with a letter, and not events, build or invoker (names this deployment uses itself).", join(", ", [for name, _ in var.senders : format("%q", name) if !(can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", name)) && length(name) <= 20 && !contains(["events", "build", "invoker"], name))]))
   }
   validation {
-    condition     = alltrue([for _, s in var.senders : contains(["standard-webhooks", "hmac-sha256", "token", "none"], s.auth)])
-    error_message = format("Sender %s: auth must be one of standard-webhooks, hmac-sha256, token, none.", join(", ", [for name, s in var.senders : format("%q", name) if !contains(["standard-webhooks", "hmac-sha256", "token", "none"], s.auth)]))
+    condition     = alltrue([for _, s in var.senders : contains(["standard-webhooks", "hmac-sha256", "slack", "stripe", "token", "basic", "none"], s.auth)])
+    error_message = format("Sender %s: auth must be one of standard-webhooks, hmac-sha256, slack, stripe, token, basic, none.", join(", ", [for name, s in var.senders : format("%q", name) if !contains(["standard-webhooks", "hmac-sha256", "slack", "stripe", "token", "basic", "none"], s.auth)]))
   }
   validation {
     condition     = alltrue([for _, s in var.senders : !(s.public && s.auth == "none")])
@@ -43,6 +45,14 @@ variable "senders" {
   validation {
     condition     = alltrue([for _, s in var.senders : can(regex("^[A-Za-z0-9-]{1,100}$", s.signature_header))])
     error_message = format("Sender %s: signature_header must be an HTTP header name.", join(", ", [for name, s in var.senders : format("%q", name) if !can(regex("^[A-Za-z0-9-]{1,100}$", s.signature_header))]))
+  }
+  validation {
+    condition     = alltrue([for _, s in var.senders : s.token_header == "" || (s.auth == "token" && can(regex("^[A-Za-z0-9-]{1,100}$", s.token_header)))])
+    error_message = format("Sender %s: token_header must be an HTTP header name, and is read only with auth = \"token\".", join(", ", [for name, s in var.senders : format("%q", name) if !(s.token_header == "" || (s.auth == "token" && can(regex("^[A-Za-z0-9-]{1,100}$", s.token_header))))]))
+  }
+  validation {
+    condition     = alltrue([for _, s in var.senders : alltrue([for o in s.allowed_origins : o == "*" || can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$", lower(o)))])])
+    error_message = format("Sender %s: each of allowed_origins must be a host name (eventgrid.azure.net, a SAP Event Mesh host), or \"*\" for any.", join(", ", [for name, s in var.senders : format("%q", name) if !alltrue([for o in s.allowed_origins : o == "*" || can(regex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$", lower(o)))])]))
   }
   validation {
     condition     = alltrue([for _, s in var.senders : s.tolerance_seconds >= 1 && s.tolerance_seconds <= 86400])
@@ -76,6 +86,8 @@ variable "single" {
   type = object({
     auth              = string
     signature_header  = string
+    token_header      = string
+    allowed_origins   = list(string)
     tolerance_seconds = number
     link_mapping      = string
     delivery          = string
@@ -130,6 +142,13 @@ locals {
 output "senders" {
   description = "Each sender's settings, by its name."
   value       = local.senders
+
+  # The one sender's variables are checked one by one at the root; this pair only together
+  # (a validation naming another variable needs Terraform 1.9).
+  precondition {
+    condition     = var.single.token_header == "" || var.single.auth == "token"
+    error_message = "webhook_token_header is read only with webhook_auth = \"token\": unset it, or set webhook_auth = \"token\"."
+  }
 }
 
 output "function_names" {

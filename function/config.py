@@ -229,12 +229,9 @@ class Settings(BaseModel):
                 "LINK_MAPPING gives no tableLinkId (in every rule) and TULIP_TABLE_LINK_ID is not "
                 "set: say in one of them which table link to change",
             )
-        if self.credentials_secret is None and (self.api_key is None or self.api_secret is None):
-            raise _invalid(
-                "TULIP_CREDENTIALS_SECRET is not set: set it to the Secret Manager secret "
-                "holding the Tulip API token (or, for local runs, set TULIP_API_KEY and "
-                "TULIP_API_SECRET)",
-            )
+        given = (self.api_key is not None, self.api_secret is not None)
+        if self.credentials_secret is None and given in ((True, False), (False, True)):
+            raise _invalid("TULIP_API_KEY and TULIP_API_SECRET go together: set both, or neither")
         _check_project("TULIP_CREDENTIALS_SECRET", self.credentials_secret, self.project)
         return self
 
@@ -250,12 +247,28 @@ class Settings(BaseModel):
         """`TULIP_CREDENTIALS_SECRET` as a full secret version name."""
         return secret_version_name(self.credentials_secret, self.project)
 
+    @property
+    def has_token(self) -> bool:
+        """Whether a Tulip API token is configured: a function that calls Tulip needs one; a
+        webhook function in queue mode may have none (its dry runs then do not ask Tulip)."""
+        return self.credentials_secret is not None or self.api_key is not None
+
+    def require_token(self) -> None:
+        """`ConfigError` unless a Tulip API token is configured: for a function that calls
+        Tulip, so that it refuses every request, as for any other setting."""
+        if not self.has_token:
+            raise ConfigError(
+                "Invalid settings: TULIP_CREDENTIALS_SECRET is not set: set it to the Secret "
+                "Manager secret holding the Tulip API token (or, for local runs, set "
+                "TULIP_API_KEY and TULIP_API_SECRET)"
+            )
+
     def api_token(self) -> ApiToken | None:
         """The token given as `TULIP_API_KEY`/`TULIP_API_SECRET`, used only when
         `TULIP_CREDENTIALS_SECRET` is unset; `ConfigError` when it is not a usable token."""
-        if self.credentials_secret is not None:
+        if self.credentials_secret is not None or self.api_key is None:
             return None
-        assert self.api_key is not None and self.api_secret is not None, "checked above"
+        assert self.api_secret is not None, "checked above: the two go together"
         return make_token(
             self.api_key.get_secret_value(),
             self.api_secret.get_secret_value(),

@@ -95,7 +95,7 @@ class Clients:
 
     secret_manager: SecretManager
     secrets: SecretCache
-    credentials: TulipCredentials
+    credentials: TulipCredentials | None  # None: no Tulip token configured
 
 
 # One delivery of the events function lasts at most DELIVERY_SECONDS (or TULIP_DEADLINE_SECONDS,
@@ -159,9 +159,11 @@ class Instance:
             backoff=Backoff(),
         )
         secrets = SecretCache(manager.read, settings.secret_cache_ttl, self._clock)
-        credentials = TulipCredentials(
-            secrets, secret=settings.credentials_secret_version, token=settings.api_token()
-        )
+        credentials = None
+        if settings.has_token:
+            credentials = TulipCredentials(
+                secrets, secret=settings.credentials_secret_version, token=settings.api_token()
+            )
         return Clients(manager, secrets, credentials)
 
     def _build_service(self, *, events: bool) -> LinkService:
@@ -203,6 +205,7 @@ class Instance:
         return Publisher(topic)
 
     def _build_events_function(self) -> EventsFunction:
+        self._settings.get().require_token()
         dead_letters = DeadLetters(
             self._dead_letter_publisher.get(),
             not_found_retry=self._events_settings.get().not_found_retry,
@@ -214,6 +217,8 @@ class Instance:
 
     def _build_webhook_function(self) -> WebhookFunction:
         settings, webhook = self._settings.get(), self._webhook_settings.get()
+        if webhook.delivery == "direct":
+            settings.require_token()
         service = self._webhook_service.get()
         intake = None
         if webhook.delivery == "queue":

@@ -52,6 +52,11 @@ _CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=[01])?")
 
 _write_lock = threading.Lock()
 
+# Cloud Logging refuses an entry over 256 KiB, the entry's own metadata included: a line longer
+# than this is cut to fit, its largest fields first, each cut one marked and named in `cutFields`.
+LINE_LIMIT = 200 * 1024
+_KEPT_WHOLE = ("severity", "event")
+
 
 def emit(
     severity: Severity,
@@ -68,10 +73,38 @@ def emit(
     if exc is not None:
         # Error Reporting reads `stack_trace`; inside JSON it stays one line.
         line["stack_trace"] = "".join(traceback.format_exception(exc))
-    text = json.dumps(line, default=str, separators=(",", ":")) + "\n"
+    text = _fitted(line) + "\n"
     with _write_lock:
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def _encoded(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _fitted(line: dict[str, Any]) -> str:
+    """The line as JSON within `LINE_LIMIT` characters: whole when it fits; else its largest
+    fields cut (a structured one to its JSON text), each ending in a marker that says so."""
+    text = _encoded(line)
+    if len(text) <= LINE_LIMIT:
+        return text
+    fitted, cut = dict(line), []
+    for key in sorted(fitted, key=lambda k: len(_encoded(fitted[k])), reverse=True):
+        over = len(text) - LINE_LIMIT
+        if over <= 0:
+            break
+        if key in _KEPT_WHOLE:
+            continue
+        value = fitted[key] if isinstance(fitted[key], str) else _encoded(fitted[key])
+        # A character is at least one in JSON: cutting `over` of them (and room for the marker
+        # and the list of cut fields) brings the line within the limit.
+        keep = max(0, len(value) - over - 256)
+        fitted[key] = f"{value[:keep]}... [cut: {len(value)} characters in all]"
+        cut.append(key)
+        fitted["cutFields"] = cut
+        text = _encoded(fitted)
+    return text
 
 
 @contextlib.contextmanager

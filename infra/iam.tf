@@ -1,7 +1,8 @@
 # One service account per job, each granted on the one resource it needs.
-#   runtime[<sender>]:  what a sender's webhook function runs as; reads the Tulip token (dry
-#                       runs, direct mode) and its own sender's secret, and in queue mode publishes
-#                       to the requests topic. Nothing else: no other sender's secret.
+#   runtime[<sender>]:  what a sender's webhook function runs as; reads its own sender's secret,
+#                       and the Tulip token only in direct mode or with tulip_dry_runs; in queue
+#                       mode publishes to the requests topic. Nothing else: no other sender's
+#                       secret, and in queue mode (by default) not the Tulip token.
 #   runtime["events"]:  what the events function runs as; reads the Tulip token and publishes a
 #                       message that needs a person to the dead-letter topic, nothing else (it
 #                       never sees a sender's secret, and may not publish to the requests topic).
@@ -43,11 +44,11 @@ resource "google_service_account_iam_member" "deployer_acts_as" {
 
 # Build: the only project-level grants in this configuration. Log writing has no narrower
 # scope. The build fetches the source from the bucket Cloud Functions stages it in
-# (gcf-v2-sources-<project number>-<region>), which only exists after the first deploy, so the
-# grant is on the project, narrowed by a condition to those buckets. Storage Object Admin, not
-# Viewer: it is what Cloud Run's page on build service accounts asks for ("to retrieve the
-# function source from the Cloud Storage bucket, and to store build images"); Cloud Functions'
-# 1st gen page lists Object Viewer and Object Admin both. roles/run.builder would grant far more.
+# (gcf-v2-sources-<project number>-<region>, each function's under its own name), which only
+# exists after the first deploy, so the grant is on the project, narrowed by a condition to this
+# region's such buckets and, in them, to this deployment's functions' objects: it reads no other
+# workload's source. Object Viewer: the images go to Artifact Registry (its own grant below), so
+# nothing is written there. roles/run.builder would grant far more.
 resource "google_project_iam_member" "build_writes_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
@@ -56,14 +57,26 @@ resource "google_project_iam_member" "build_writes_logs" {
 
 resource "google_project_iam_member" "build_uses_staged_source" {
   project = var.project_id
-  role    = "roles/storage.objectAdmin"
+  role    = "roles/storage.objectViewer"
   member  = google_service_account.build.member
 
   condition {
-    title       = "gcf-v2-sources buckets only"
-    description = "The buckets Cloud Functions stages function sources in."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")"
+    title       = "this deployment's staged sources only"
+    description = "The objects Cloud Functions stages this deployment's function sources as."
+    expression = join(" && ", [
+      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-\")",
+      format("resource.name.extract(\"projects/_/buckets/{bucket}/objects/\").endsWith(\"-%s\")", var.region),
+      format("(%s)", join(" || ", local.staged_sources)),
+    ])
   }
+}
+
+locals {
+  # Each function's source, as Cloud Functions stages it: under the function's name.
+  staged_sources = [
+    for name in sort(keys(local.functions)) :
+    format("resource.name.extract(\"/objects/{object}\").startsWith(\"%s-%s/\")", var.name_prefix, name)
+  ]
 }
 
 resource "google_storage_bucket_iam_member" "build_reads_source" {

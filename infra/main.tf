@@ -59,7 +59,6 @@ locals {
       TULIP_WORKSPACE_ID           = var.tulip_workspace_id
       TULIP_TABLE_LINK_ID          = var.tulip_table_link_id
       TULIP_ALLOWED_TABLE_LINK_IDS = join(",", var.tulip_allowed_table_link_ids)
-      TULIP_CREDENTIALS_SECRET     = google_secret_manager_secret.this["tulip_token"].id
       SECRET_CACHE_TTL_SECONDS     = tostring(var.secret_cache_ttl_seconds)
       TULIP_DEADLINE_SECONDS       = tostring(var.tulip_deadline_seconds)
       GOOGLE_CLOUD_PROJECT         = var.project_id
@@ -67,9 +66,15 @@ locals {
     } : name => value if value != ""
   }
 
-  # Each sender's webhook function: its own secret, settings and name (on every log line).
+  # The Tulip token, for a function whose account may read it (iam.tf: secret_readers).
+  token_env = {
+    TULIP_CREDENTIALS_SECRET = google_secret_manager_secret.this["tulip_token"].id
+  }
+
+  # Each sender's webhook function: its own secret, settings and name (on every log line); the
+  # Tulip token only where module.senders.token_readers says.
   sender_env = {
-    for name, sender in local.senders : name => merge(local.common_env, {
+    for name, sender in local.senders : name => merge(local.common_env, contains(module.senders.token_readers, name) ? local.token_env : {}, {
       for setting, value in {
         WEBHOOK_SENDER            = name
         WEBHOOK_AUTH              = sender.auth
@@ -88,7 +93,7 @@ locals {
 
   # Cloud Run IAM admits only the push (or Eventarc) service account: no WEBHOOK_AUTH. A
   # message that needs a person is published to the dead-letter topic by the function itself.
-  events_env = merge(local.common_env, {
+  events_env = merge(local.common_env, local.token_env, {
     for name, value in {
       LINK_MAPPING                  = var.events_link_mapping
       DEAD_LETTER_TOPIC             = google_pubsub_topic.dead_letter.id

@@ -19,6 +19,7 @@ module "senders" {
     tolerance_seconds = var.webhook_tolerance_seconds
     link_mapping      = var.webhook_link_mapping
     delivery          = var.webhook_delivery
+    tulip_dry_runs    = var.webhook_tulip_dry_runs
     public            = var.webhook_public
     invokers          = var.webhook_invokers
     max_body_bytes    = var.webhook_max_body_bytes

@@ -124,7 +124,7 @@ variable "tulip_deadline_seconds" {
 
 variable "senders" {
   type        = any
-  description = "The third-party systems that post webhooks, by name (a short id: 1 to 20 lower-case letters, digits and hyphens; it names the sender's function, URL, secret and account). Each gets its own webhook function and signing secret, and all feed the one requests topic. Each takes, all optional: auth (standard-webhooks, hmac-sha256, slack, stripe, token, basic or none), signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery (queue or direct), public (true), invokers (with public = false), max_body_bytes (26214400: 25 MiB), memory (sized from max_body_bytes when left out). Empty: one sender named \"webhook\", from the webhook_* variables below. See \"Several senders\" in infra/README.md."
+  description = "The third-party systems that post webhooks, by name (a short id: 1 to 20 lower-case letters, digits and hyphens; it names the sender's function, URL, secret and account). Each gets its own webhook function and signing secret, and all feed the one requests topic. Each takes, all optional: auth (standard-webhooks, hmac-sha256, slack, stripe, token, basic or none), signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery (queue or direct), tulip_dry_runs (false), public (true), invokers (with public = false), max_body_bytes (26214400: 25 MiB), memory (sized from max_body_bytes when left out). Empty: one sender named \"webhook\", from the webhook_* variables below. See \"Several senders\" in infra/README.md."
   default     = {}
 
   # The type is `any` so that a misspelled setting is an error here: with an object type,
@@ -135,8 +135,8 @@ variable "senders" {
     error_message = "senders must be a map of objects: senders = { mes = { auth = \"standard-webhooks\" }, ... }."
   }
   validation {
-    condition     = alltrue([for _, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) == 0])
-    error_message = format("Sender %s: unknown setting. A sender takes auth, signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery, public, invokers, max_body_bytes and memory.", join(", ", [for name, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : format("%q (%s)", name, join(", ", setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"]))) if length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "public", "invokers", "max_body_bytes", "memory"])) > 0]))
+    condition     = alltrue([for _, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "tulip_dry_runs", "public", "invokers", "max_body_bytes", "memory"])) == 0])
+    error_message = format("Sender %s: unknown setting. A sender takes auth, signature_header, token_header, allowed_origins, tolerance_seconds, link_mapping, delivery, tulip_dry_runs, public, invokers, max_body_bytes and memory.", join(", ", [for name, given in try({ for name, s in var.senders : name => try(keys(s), []) }, {}) : format("%q (%s)", name, join(", ", setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "tulip_dry_runs", "public", "invokers", "max_body_bytes", "memory"]))) if length(setsubtract(given, ["auth", "signature_header", "token_header", "allowed_origins", "tolerance_seconds", "link_mapping", "delivery", "tulip_dry_runs", "public", "invokers", "max_body_bytes", "memory"])) > 0]))
   }
 }
 
@@ -201,6 +201,12 @@ variable "webhook_delivery" {
     condition     = contains(["queue", "direct"], var.webhook_delivery)
     error_message = "webhook_delivery must be queue or direct."
   }
+}
+
+variable "webhook_tulip_dry_runs" {
+  type        = bool
+  description = "Queue mode: let the webhook function's dry runs ask Tulip (its account may then read the Tulip token). False: a dry run checks everything but Tulip, and its answer says so (tulipChecked false); the token stays with the events function. Direct mode reads the token regardless."
+  default     = false
 }
 
 variable "webhook_tolerance_seconds" {

@@ -1,14 +1,17 @@
 """Sign a request the way `WEBHOOK_AUTH` expects, for integrators and local runs.
 
     python -m ops.sign payload.json                   # the headers, one per line
+    curl -H @<(python -m ops.sign payload.json) --data-binary @payload.json URL
     python -m ops.sign --curl http://localhost:8080 payload.json   # a full curl command
-    curl $(python -m ops.sign --curl-args payload.json) --data-binary @payload.json URL
 
-The signature covers the file's exact bytes, so send them unchanged (`--data-binary @file`).
-The mode, secret and headers default to `WEBHOOK_AUTH`, `WEBHOOK_SECRET_VALUE` (its first line),
-`WEBHOOK_SIGNATURE_HEADER` and `WEBHOOK_TOKEN_HEADER`, as the function reads them. A signature
-with a timestamp (Standard Webhooks, Slack, Stripe) is refused after `WEBHOOK_TOLERANCE_SECONDS`:
-sign when you send.
+The secret is read from `--secret-file` or, without it, from `WEBHOOK_SECRET_VALUE` (the first
+of its lines), never from the command line, where other users of the machine could read it
+(`ps`). For the same reason `--curl` and `--curl-args` refuse `token` and `basic`, whose header
+is the secret itself: give curl the headers as a file, as above. The mode and headers default
+to `WEBHOOK_AUTH`, `WEBHOOK_SIGNATURE_HEADER` and `WEBHOOK_TOKEN_HEADER`, as the function reads
+them. The signature covers the file's exact bytes, so send them unchanged
+(`--data-binary @file`). A signature with a timestamp (Standard Webhooks, Slack, Stripe) is
+refused after `WEBHOOK_TOLERANCE_SECONDS`: sign when you send.
 """
 
 from __future__ import annotations
@@ -89,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("payload", type=Path, help="the JSON file to send, byte for byte")
     parser.add_argument("--mode", default=os.environ.get("WEBHOOK_AUTH", "standard-webhooks"))
-    parser.add_argument("--secret", default=None, help="default: WEBHOOK_SECRET_VALUE")
+    parser.add_argument(
+        "--secret-file",
+        type=Path,
+        help="a file holding the secret (default: the environment's WEBHOOK_SECRET_VALUE)",
+    )
     parser.add_argument(
         "--header",
         default=os.environ.get("WEBHOOK_SIGNATURE_HEADER") or DEFAULT_SIGNATURE_HEADER,
@@ -109,9 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode = auth_mode(args.mode)
     except ValueError as error:
         parser.error(f"--mode: {error}")
-    secrets = secret_lines(args.secret or os.environ.get("WEBHOOK_SECRET_VALUE", ""))
+    if args.secret_file is not None:
+        secrets = secret_lines(args.secret_file.read_text())
+    else:
+        secrets = secret_lines(os.environ.get("WEBHOOK_SECRET_VALUE", ""))
     if mode != "none" and not secrets:
-        parser.error("no secret: pass --secret or set WEBHOOK_SECRET_VALUE")
+        parser.error("no secret: give --secret-file, or set WEBHOOK_SECRET_VALUE")
+    if mode in ("token", "basic") and (args.curl or args.curl_args):
+        parser.error(
+            f"{mode}: the header is the secret itself, and would be on curl's command line: "
+            "curl -H @<(python -m ops.sign FILE) ... reads it from a pipe instead"
+        )
     body = args.payload.read_bytes()
     try:
         headers = signed_headers(
@@ -127,13 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     headers = {"Content-Type": "application/json", **headers}
 
     if args.curl_args:
-        # Words for the shell to split: Basic credentials go as curl's --user, which has no space.
-        words = [f"-H {k}:{v}" for k, v in headers.items() if k != "Authorization"]
-        if mode == "basic":
-            words.append(f"--user {secrets[0]}")
-        if any(" " in word.split(" ", 1)[1] for word in words):
+        if any(" " in f"{k}:{v}" for k, v in headers.items()):
             parser.error("a header value has a space: use --curl URL instead")
-        print(" ".join(words))
+        print(" ".join(f"-H {k}:{v}" for k, v in headers.items()))
     elif args.curl:
         parts = ["curl", "-sS", "-X", "POST", args.curl]
         for name, value in headers.items():

@@ -165,10 +165,12 @@ class SimulatorDouble:
 
 class PushEndpoint:
     """A real HTTP server on 127.0.0.1 that a push subscription delivers to: records each
-    envelope and answers with the next status of `statuses` (then `default`)."""
+    envelope (and its `Authorization`) and answers with the next status of `statuses` (then
+    `default`)."""
 
     def __init__(self, *statuses: int, default: int = 204) -> None:
         self.envelopes: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         self.statuses = list(statuses)
         self.default = default
         # Replaces the script; called with the lock held, so it must not call `data()`.
@@ -184,6 +186,7 @@ class PushEndpoint:
                 envelope = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with endpoint._lock:
                     endpoint.envelopes.append(envelope)
+                    endpoint.authorizations.append(self.headers.get("Authorization"))
                     if endpoint.respond is not None:
                         status = endpoint.respond(envelope)
                     elif endpoint.statuses:

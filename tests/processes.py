@@ -92,7 +92,8 @@ class Running:
     curl: str
     process: subprocess.Popen[str]
     ports: Ports
-    lines: queue.Queue[str]
+    lines: queue.Queue[str]  # what it prints once ready
+    printed: str  # what it printed until then
 
     def post(self, payload: Any, *, sign: bool = True) -> tuple[int, dict[str, Any]]:
         return self.post_bytes(json.dumps(payload).encode(), sign=sign)
@@ -113,7 +114,10 @@ class Running:
 
     def simulator_call(self, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        with urllib.request.urlopen(f"{self.simulator}{path}", data, timeout=10) as answer:
+        request = urllib.request.Request(
+            f"{self.simulator}{path}", data, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return json.load(answer)
 
     def links(self, table_link: str) -> list[list[str]]:
@@ -172,6 +176,7 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
         process,
         ports,
         lines,
+        "".join(seen),
     )
     try:
         yield running

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -45,3 +49,23 @@ def one(block: Any) -> dict[str, Any]:
     """A nested block (hcl2 gives a list of one)."""
     assert isinstance(block, list) and len(block) == 1, block
     return block[0]
+
+
+class Failed(Exception):
+    """Terraform refused the configuration; the message is what it printed."""
+
+
+def terraform(directory: Path, *args: str) -> str:
+    """`terraform -chdir=directory args...`, offline; its output, or `Failed`."""
+    done = subprocess.run(
+        ["terraform", f"-chdir={directory}", *args, "-no-color"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"TF_CLI_CONFIG_FILE": "/dev/null", "TF_IN_AUTOMATION": "1"},
+        timeout=120,
+    )
+    if done.returncode != 0:
+        # Terraform wraps its messages at 80 columns and frames them with │.
+        raise Failed(re.sub(r"\s+", " ", re.sub(r"[│╷╵]", " ", done.stdout + done.stderr)))
+    return done.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -445,15 +446,10 @@ def test_signed_headers_from_the_tool_pass(client, tulip, env, clock, mode):
 def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     payload = tmp_path / "payload file.json"
     payload.write_bytes(json.dumps(request_body()).encode())
-    run = [
-        sys.executable,
-        "-m",
-        "ops.sign",
-        "--mode",
-        "standard-webhooks",
-        "--secret",
-        SW_SECRET,
-    ]
+    secret = tmp_path / "secret"
+    secret.write_text(SW_SECRET + "\n")
+    run = [sys.executable, "-m", "ops.sign", "--mode", "standard-webhooks"]
+    run += ["--secret-file", str(secret)]
     curl = subprocess.run(
         [*run, "--curl", "http://localhost:8080", str(payload)],
         cwd=ROOT,
@@ -470,6 +466,24 @@ def test_the_tool_prints_a_curl_command_and_curl_args(tmp_path):
     ).stdout.split()
     assert args[0] == "-H" and "webhook-signature:v1," in " ".join(args)
     assert all(" " not in word for word in args)
+    assert SW_SECRET not in curl + " ".join(args)
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("mode", ["token", "basic"])
+def test_the_tool_keeps_a_secret_that_is_the_header_off_curls_command_line(tmp_path, mode):
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(json.dumps(request_body()).encode())
+    env = {**os.environ, "WEBHOOK_SECRET_VALUE": "user:s3cr3t-value"}
+    run = [sys.executable, "-m", "ops.sign", "--mode", mode, str(payload)]
+    for output in (["--curl", "http://localhost:8080"], ["--curl-args"]):
+        refused = subprocess.run(
+            [*run, *output], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        assert refused.returncode == 2 and "curl -H @<(" in refused.stderr
+        assert "s3cr3t" not in refused.stdout + refused.stderr
+    lines = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert lines.stdout.startswith("Content-Type: application/json\n")  # curl's -H @file form
 
 
 # --- a header sent twice, over a real socket ---------------------------------------------------

@@ -324,3 +324,18 @@ def test_retry_lines_from_concurrent_links_name_their_request_and_link(client, t
     [retry] = [x for x in log_lines(capsys.readouterr().out) if x["event"] == "tulip.retry"]
     assert retry["requestId"] == response.json["requestId"]
     assert (retry["itemIndex"], retry["tableLinkId"]) == (0, "A")
+
+
+def test_a_refusal_names_fifty_problems_and_counts_the_rest(client, capsys):
+    """21,000 empty links in 63 KB: the answer stays far smaller than the request's problems."""
+    body = json.dumps({"tableLinkId": "A", "links": [{}] * 21_000}, separators=(",", ":"))
+    assert len(body) < 65_536  # within MAX_BODY_BYTES: the refusal is the 422's
+    response = client.post("/", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert len(response.data) < 64 * 1024
+    answer = response.json
+    assert len(answer["fields"]) == 50
+    assert answer["moreFields"] == 1 + 2 * 21_000 - 50  # the batch's size, then two per link
+    assert answer["message"].endswith(f"; and {answer['moreFields']} more")
+    [line] = log_lines(capsys.readouterr().out)
+    assert len(json.dumps(line)) < 64 * 1024

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import shutil
 import threading
@@ -225,6 +226,55 @@ def test_the_page_works_without_javascript_and_escapes_what_it_shows():
             live = json.loads(get(f"{base}/live"))
             assert set(live["sections"]) == {"requests", "queue", "calls", "links", "tulip-state"}
             assert json.loads(get(f"{base}/state.json"))["requests"][0]["event"] == "link.queued"
+        finally:
+            served.shutdown()
+            served.server_close()
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", {"Host": "evil.example:{port}"}),  # a page that rebinds its name to us
+        ("POST", {"Host": "evil.example:{port}"}),
+        ("POST", {"Origin": "https://evil.example"}),  # a form of another site
+        ("POST", {"Origin": "null"}),
+        ("POST", {"Sec-Fetch-Site": "cross-site"}),
+        ("POST", {"Content-Type": "text/plain"}),  # what a page may send without a preflight
+    ],
+)
+def test_no_other_site_can_read_the_console_or_press_its_buttons(method, headers):
+    sent: list[str] = []
+
+    def send() -> tuple[int, dict[str, str]]:
+        sent.append("sent")
+        return 202, {}
+
+    with simulator() as (simulated, url):
+        served = console.serve(
+            LocalRun(RequestLog(), url, None, send, None),
+            "127.0.0.1",
+            0,
+        )
+        port = served.server_address[1]
+        own = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            for action, form in (("send", ""), ("fault", "fault=503&count=5")):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                given = own | {k: v.format(port=port) for k, v in headers.items()}
+                body = form if method == "POST" else None
+                connection.request(method, f"/actions/{action}" if body is not None else "/",
+                                   body, given)  # fmt: skip
+                answer = connection.getresponse()
+                assert answer.status == 403 and "Refused" in answer.read().decode()
+                connection.close()
+            assert sent == [] and simulated.state()["faultsPending"] == 0
+            # Its own page, by either of its names, presses them.
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            ours = own | {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}",
+                          "Sec-Fetch-Site": "same-origin", "Accept": "application/json"}  # fmt: skip
+            connection.request("POST", "/actions/send", "", ours)
+            assert connection.getresponse().status == 200 and sent == ["sent"]
+            connection.close()
         finally:
             served.shutdown()
             served.server_close()

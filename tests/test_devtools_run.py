@@ -7,6 +7,7 @@ import base64
 import os
 import shlex
 import socket
+import stat
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from devtools.runner.children import FUNCTION, LOOPBACK, NotReady, fixed_ports
+from devtools.runner.events_front import guarded
 from devtools.runner.run import (
     DEV_API_KEY,
     DEV_WEBHOOK_SECRET,
@@ -25,6 +27,7 @@ from devtools.runner.run import (
     function_environment,
     read_env_file,
     without_settings,
+    write_secret,
 )
 from function.clients.secret_manager import SecretCache
 from function.config import load_webhook_settings
@@ -100,7 +103,8 @@ def test_tulip_credentials_without_a_tulip_are_refused():
     ("given", "says"),
     [
         ({"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": None}, "token needs a secret"),
-        ({"TULIP_API_KEY": None}, "TULIP_CREDENTIALS_SECRET is not set"),
+        ({"TULIP_API_KEY": None}, "TULIP_API_KEY and TULIP_API_SECRET go together"),
+        ({"TULIP_API_KEY": None, "TULIP_API_SECRET": None}, "TULIP_CREDENTIALS_SECRET is not set"),
         ({"WEBHOOK_SECRET_VALUE": "not-whsec"}, "not a Standard Webhooks secret"),
         ({"TULIP_API_KEY": "key:with-colon"}, "not a usable Tulip API token"),
         ({"TULIP_TIMEOUT_SECONDS": "soon"}, "TULIP_TIMEOUT_SECONDS"),
@@ -135,34 +139,42 @@ def test_the_runner_refuses_before_starting_anything(tmp_path):
     [
         {"WEBHOOK_SECRET_VALUE": DEV_WEBHOOK_SECRET},
         {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t0ken\nnext"},
-        {"WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "k", "WEBHOOK_SIGNATURE_HEADER": "X-S"},
-        {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "t", "WEBHOOK_TOKEN_HEADER": "X-Gitlab-Token"},
+        {"WEBHOOK_AUTH": "hmac-sha256", "WEBHOOK_SECRET_VALUE": "hmac-key", "WEBHOOK_SIGNATURE_HEADER": "X-S"},
+        {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET_VALUE": "gl-token", "WEBHOOK_TOKEN_HEADER": "X-Gitlab-Token"},
         {"WEBHOOK_AUTH": "basic", "WEBHOOK_SECRET_VALUE": "snow:s3cr3t"},
         {"WEBHOOK_AUTH": "slack", "WEBHOOK_SECRET_VALUE": "slack-signing-secret"},
         {"WEBHOOK_AUTH": "stripe", "WEBHOOK_SECRET_VALUE": "whsec_stripe"},
     ],
 )  # fmt: skip
 @pytest.mark.processes
-def test_the_printed_command_signs_a_request_the_function_accepts(settings):
+def test_the_printed_command_signs_a_request_the_function_accepts(settings, tmp_path):
+    """It names where the secret is, and shows none but the published development secret; the
+    headers reach curl through a pipe, so no token is on a command line either."""
     env, _ = function_environment(settings, SIMULATOR)
-    command = curl_command(8080, env)
+    secret_file = write_secret(env, tmp_path)
+    command = curl_command("http://localhost:8080", env, EXAMPLE, secret_file)
     assert command is not None
     assert command.endswith(f"--data-binary @{EXAMPLE}")
-    sign = command[command.index("$(") + 2 : command.index(")")]
+    value = settings["WEBHOOK_SECRET_VALUE"]
+    if value == DEV_WEBHOOK_SECRET:
+        assert secret_file is None
+    else:
+        assert secret_file is not None and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        assert secret_file.read_text() == value
+        assert not any(line in command for line in value.splitlines())
+    sign = command[command.index("-H @<(") + 6 : command.index(")")]
     words = shlex.split(sign)
-    assert words[:3] == [".venv/bin/python", "-m", "ops.sign"]
-    options = subprocess.run(
-        [sys.executable, *words[1:]], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    pairs = []
-    for flag, value in zip(options[::2], options[1::2], strict=True):
-        if flag == "--user":  # as curl sends it
-            pairs.append(("Authorization", "Basic " + base64.b64encode(value.encode()).decode()))
-        else:
-            assert flag == "-H"
-            name, _, given = value.partition(":")
-            pairs.append((name, given))
-    headers = Headers(pairs)
+    given = dict(w.split("=", 1) for w in words[: words.index(".venv/bin/python")])
+    assert words[words.index(".venv/bin/python") :][:3] == [".venv/bin/python", "-m", "ops.sign"]
+    lines = subprocess.run(
+        [sys.executable, *words[words.index(".venv/bin/python") + 1 :]],
+        cwd=ROOT,
+        env={**without_settings(os.environ), **given},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    headers = Headers([(n, v) for n, _, v in (line.partition(": ") for line in lines)])
     caller = authenticator(
         load_webhook_settings(env), SecretCache(lambda *_: "", 0, SYSTEM_CLOCK), SYSTEM_CLOCK
     )
@@ -170,8 +182,8 @@ def test_the_printed_command_signs_a_request_the_function_accepts(settings):
 
 
 def test_without_authentication_the_command_is_plain_and_a_secret_manager_secret_has_none():
-    assert "ops.sign" not in str(curl_command(8080, {"WEBHOOK_AUTH": "none"}))
-    assert curl_command(8080, {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "s"}) is None
+    assert "ops.sign" not in str(curl_command("http://localhost:8080", {"WEBHOOK_AUTH": "none"}))
+    assert curl_command("http://x:1", {"WEBHOOK_AUTH": "token", "WEBHOOK_SECRET": "s"}) is None
 
 
 @pytest.mark.processes
@@ -216,3 +228,31 @@ def test_one_port_given_to_two_pieces_is_refused_before_anything_starts():
         f"Port {port} is given to the webhook function (PORT) and the events function "
         "(EVENTS_PORT): give each its own"
     ) in result.stderr
+
+
+def test_the_events_front_lets_in_only_a_push_with_the_token_addressed_to_it():
+    """devtools/runner/events_front.py, around a stand-in for the function: what it lets through
+    reaches the function, the rest is answered as Cloud Run IAM answers."""
+    import werkzeug
+
+    reached = []
+
+    def function(environ, start_response):
+        reached.append(environ["PATH_INFO"])
+        start_response("204 No Content", [])
+        return [b""]
+
+    client = werkzeug.test.Client(guarded(function, "t0ken"))
+    push = {"Authorization": "Bearer t0ken", "Content-Type": "application/json"}
+    cases = [
+        ({}, 401),
+        ({**push, "Authorization": "Bearer t0ke"}, 403),
+        ({**push, "Host": "evil.example:8082"}, 403),  # DNS rebinding, with the token
+        ({**push, "Content-Type": "text/plain"}, 403),
+        ({**push, "Origin": "https://evil.example"}, 403),
+        (push, 204),
+    ]
+    for headers, status in cases:
+        answer = client.post("/", data=b"{}", headers=headers, base_url="http://127.0.0.1:8082")
+        assert answer.status_code == status, headers
+    assert reached == ["/"]  # only the last

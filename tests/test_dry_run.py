@@ -24,6 +24,7 @@ def test_a_dry_run_gets_the_link_and_links_nothing(client, tulip):
     assert response.json == {
         "status": "valid",
         "dryRun": True,
+        "tulipChecked": True,
         "results": [
             {
                 "tableLinkId": LINK_ID,
@@ -192,3 +193,30 @@ def test_a_dry_run_logs_valid_lines_not_done(client, tulip, capsys):
     item, summary = log_lines(capsys.readouterr().out)
     assert item["event"] == "link.valid" and summary["event"] == "link.batch"
     assert summary["dryRun"] is True and summary["counts"]["valid"] == 1
+
+
+def test_without_the_tulip_token_a_dry_run_checks_everything_but_tulip_and_says_so(
+    client, tulip, env, capsys
+):
+    """A webhook function in queue mode that may not read the Tulip token (infra/'s default)."""
+    env.set(TULIP_API_KEY=None, TULIP_API_SECRET=None, WEBHOOK_DELIVERY="queue",
+            WEBHOOK_QUEUE_TOPIC="projects/p/topics/link-requests",
+            TULIP_ALLOWED_TABLE_LINK_IDS=LINK_ID)  # fmt: skip
+    response = client.post("/?dryRun=true", json=request_body())
+    assert response.status_code == 200
+    assert (response.json["status"], response.json["tulipChecked"]) == ("valid", False)
+    assert [r["status"] for r in response.json["results"]] == ["valid"]
+    assert len(tulip.calls) == 0
+    # Everything else is still checked: an id the settings do not allow is refused.
+    refused = client.post("/?dryRun=true", json=request_body(tableLinkId="Other"))
+    assert (refused.status_code, refused.json["errorCode"]) == (422, "INVALID_PAYLOAD")
+    lines = log_lines(capsys.readouterr().out)
+    assert lines[0]["event"] == "link.valid" and lines[-2]["tulipChecked"] is False
+
+
+def test_a_function_that_calls_tulip_without_a_token_is_misconfigured(client, tulip, env):
+    env.set(TULIP_API_KEY=None, TULIP_API_SECRET=None)  # direct mode: it calls Tulip
+    response = client.post("/", json=request_body())
+    assert (response.status_code, response.json["errorCode"]) == (500, "MISCONFIGURED")
+    assert "TULIP_CREDENTIALS_SECRET is not set" in response.json["message"]
+    assert len(tulip.calls) == 0

@@ -6,6 +6,7 @@ lost, never made twice. An outage is waited out; only what needs a person is dea
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
 from devtools.simulators.pubsub import PubsubSimulator
 from ops.dead_letters import Pubsub
 from tests import processes
-from tests.helpers import ROOT
+from tests.helpers import ROOT, push_envelope
 from tests.processes import Running, runner, until
 
 pytestmark = pytest.mark.processes  # real processes: `make quick` skips them
@@ -288,3 +289,25 @@ def test_a_dead_letter_is_listed_then_linked_by_replay_once_its_cause_is_gone(st
     assert replay.returncode == 0 and "replayed 1, skipped 0, failed 0." in replay.stdout
     until(lambda: ["WO-1003", "SN-0004"] in stack.links("WorkOrderSerials"), "the replayed link")
     assert "No messages" in listed()
+
+
+def test_the_events_function_takes_only_the_pubsub_simulators_pushes(stack):
+    """Its front stands in for Cloud Run IAM: a push envelope posted by anyone else (a web page
+    through DNS rebinding, a local process) is refused before the function sees it."""
+    forged = push_envelope(link("SerialProduct", "SN-0002", "PUMP-B"))
+    port = stack.ports.events
+    attempts = [
+        {},  # no token: 401
+        {"Authorization": "Bearer guessed"},  # 403
+        {"Host": f"evil.example:{port}"},  # 401 too: no token
+    ]
+    for headers in attempts:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", "/", json.dumps(forged),
+                           {"Content-Type": "application/json", **headers})  # fmt: skip
+        assert connection.getresponse().status in (401, 403), headers
+        connection.close()
+    assert made(stack) == []
+    status, _ = stack.post(link("SerialProduct", "SN-0002", "PUMP-B"))  # the real way in
+    assert status == 202
+    until(lambda: made(stack) == [("SerialProduct", "SN-0002", "PUMP-B")], "the link")

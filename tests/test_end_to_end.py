@@ -189,3 +189,21 @@ def test_the_servers_die_with_the_runner_even_when_it_is_killed():
         os.kill(started.process.pid, signal.SIGKILL)  # no chance to clean up
         started.process.wait(timeout=10)
     # runner() has found every port free: the kernel killed the children
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_with_a_host_only_the_webhook_function_moves_and_ctrl_c_still_stops_all():
+    """`--host` on another loopback address: the webhook function listens there, and everything
+    that does not authenticate its callers stays on 127.0.0.1, as the runner says."""
+    with runner("--host", "127.0.0.2") as started:
+        assert listening_addresses(started.ports.function) == {"0200007F"}  # 127.0.0.2
+        others = dataclasses.astuple(dataclasses.replace(started.ports, function=0))
+        for port in filter(None, others):
+            assert listening_addresses(port) in ({LOOPBACK}, {LOOPBACK_IN_IPV6})
+        assert "Only the webhook function listens on 127.0.0.2" in started.printed
+        moved = dataclasses.replace(started, function=f"http://127.0.0.2:{started.ports.function}")
+        status, body = moved.post(
+            {"tableLinkId": "WorkOrderSerials", "leftRecord": "WO-1003", "rightRecord": "SN-0005"}
+        )
+        assert (status, body["status"]) == (202, "queued")
+    # runner() sent Ctrl-C, saw it exit 0 and found every port free

@@ -92,7 +92,9 @@ class Stack:
     def sim(self, path: str, payload: object = None) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.simulator.port, timeout=10)
         body = None if payload is None else json.dumps(payload).encode()
-        connection.request("GET" if body is None else "POST", path, body)
+        connection.request(
+            "GET" if body is None else "POST", path, body, {"Content-Type": "application/json"}
+        )
         return json.loads(connection.getresponse().read())
 
     def tulip_calls(self) -> int:
@@ -105,9 +107,9 @@ class Stack:
 
     def send(self) -> Answer:
         """REQUEST, delivered this stack's way; timed from the first byte sent."""
-        request_id = uuid.uuid4().hex
-        headers = {"Content-Type": "application/json", "Function-Execution-Id": request_id}
-        message = {"data": b64(REQUEST), "messageId": request_id, "attributes": {}}
+        message_id = uuid.uuid4().hex
+        headers = {"Content-Type": "application/json"}
+        message = {"data": b64(REQUEST), "messageId": message_id, "attributes": {}}
         subscription = "projects/p/subscriptions/tulip-link-push"
         if self.delivery in ("http", "queue"):
             body: object = REQUEST
@@ -116,7 +118,7 @@ class Stack:
         else:
             body = {"message": message, "subscription": subscription}
             headers |= {
-                "ce-id": request_id,
+                "ce-id": message_id,
                 "ce-specversion": "1.0",
                 "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
                 "ce-source": "//pubsub.googleapis.com/projects/p/topics/tulip-link",
@@ -131,6 +133,9 @@ class Stack:
             parsed: Any = json.loads(raw)
         except ValueError:
             parsed = raw.decode()
+        # The answer names its request; an Eventarc event acked answers nothing: its message id
+        # is on its log line too.
+        request_id = response.getheader("X-Request-Id") or message_id
         return Answer(
             response.status, parsed, response.getheader("Retry-After"), seconds, request_id
         )

@@ -58,3 +58,6 @@ def test_a_second_spelling_equal_to_the_first_is_made_to_differ():
     assert changed["links"][0]["rightRecord"] == "R" and changed["links"][1] == "not an object"
     untouched = {"tableLinkId": "L", "table_link_id": "M"}
     assert differing_spellings(dict(untouched)) == untouched
+    for links in (None, "not a list", 5):  # a negative case's links
+        odd = {"tableLinkId": "L", "table_link_id": "L", "links": links}
+        assert differing_spellings(odd)["table_link_id"] == "L-other"

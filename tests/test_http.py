@@ -59,11 +59,20 @@ def test_any_2xx_from_tulip_is_success(client, tulip):
     assert client.post("/", json=request_body()).status_code == 200
 
 
-def test_the_platform_execution_id_is_the_request_id(client, tulip):
+def test_the_request_id_is_always_ours_and_the_platforms_execution_id_is_logged_beside_it(
+    client, tulip, capsys
+):
     tulip.put(link_url(), status=204)
-    response = client.post("/", json=request_body(), headers={"Function-Execution-Id": "exec42"})
-    assert response.headers["X-Request-Id"] == "exec42"
-    assert response.json["requestId"] == "exec42"
+    first = client.post("/", json=request_body(), headers={"Function-Execution-Id": "exec42"})
+    again = client.post("/", json=request_body(), headers={"Function-Execution-Id": "exec42"})
+    ids = {first.headers["X-Request-Id"], again.headers["X-Request-Id"]}
+    assert len(ids) == 2 and "exec42" not in ids  # a caller cannot pass for another request
+    assert first.json["requestId"] == first.headers["X-Request-Id"]
+    lines = log_lines(capsys.readouterr().out)
+    assert [(line["requestId"], line["executionId"]) for line in lines] == [
+        (first.json["requestId"], "exec42"),
+        (again.json["requestId"], "exec42"),
+    ]
 
 
 def test_the_default_table_link_is_used_when_the_request_has_none(client, tulip, env):
@@ -407,7 +416,8 @@ def test_the_timeout_per_attempt_never_exceeds_the_time_left(client, tulip, env,
             {"TULIP_TABLE_LINK_ID": "A", "TULIP_ALLOWED_TABLE_LINK_IDS": "B,C"},
             "TULIP_TABLE_LINK_ID",
         ),
-        ({"TULIP_API_SECRET": None}, "TULIP_CREDENTIALS_SECRET"),
+        ({"TULIP_API_SECRET": None}, "TULIP_API_KEY and TULIP_API_SECRET"),
+        ({"TULIP_API_KEY": None, "TULIP_API_SECRET": None}, "TULIP_CREDENTIALS_SECRET"),
         ({"WEBHOOK_AUTH": None}, "WEBHOOK_AUTH"),
         ({"WEBHOOK_AUTH": ""}, "WEBHOOK_AUTH"),
         ({"WEBHOOK_AUTH": "maybe"}, "WEBHOOK_AUTH"),

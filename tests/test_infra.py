@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from function.config import environment_variables
 from tests.helpers import ROOT
-from tests.terraform import INFRA, RESOURCES, TEXT, TF, one
+from tests.terraform import INFRA, RESOURCES, TEXT, TF, one, terraform
 
 
 def all_values(node: Any) -> list[Any]:
@@ -139,13 +140,10 @@ def test_no_owner_or_editor_and_project_roles_only_for_the_build():
     }
     assert project_level == {
         ("roles/logging.logWriter", "${google_service_account.build.member}"),
-        ("roles/storage.objectAdmin", "${google_service_account.build.member}"),
+        ("roles/storage.objectViewer", "${google_service_account.build.member}"),
         # Eventarc's own agent, only with use_eventarc_trigger (count).
         ("roles/eventarc.serviceAgent", "${google_project_service_identity.eventarc[0].member}"),
     }
-    staged = RESOURCES["google_project_iam_member"]["build_uses_staged_source"]
-    condition = one(staged["condition"])["expression"]
-    assert condition == 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
     assert RESOURCES["google_project_iam_member"]["eventarc_agent"]["count"] == (
         "${var.use_eventarc_trigger ? 1 : 0}"
     )
@@ -269,7 +267,12 @@ def test_secrets_exist_without_values_and_are_wired_to_the_functions():
     assert "module.senders.secret_ids" in secrets  # one per sender
     assert "google_secret_manager_secret_version" not in RESOURCES
     assert "secret_data" not in TEXT
-    assert 'google_secret_manager_secret.this["tulip_token"].id' in TF["locals"]["common_env"]
+    token = '${google_secret_manager_secret.this["tulip_token"].id}'
+    assert TF["locals"]["token_env"] == {"TULIP_CREDENTIALS_SECRET": token}
+    assert "TULIP_CREDENTIALS_SECRET" not in TF["locals"]["common_env"]
+    # The events function always; a sender only where module.senders.token_readers says.
+    assert TF["locals"]["events_env"].startswith("${merge(local.common_env, local.token_env, {")
+    assert "contains(module.senders.token_readers, name) ? local.token_env : {}" in SENDER_ENV
     assert 'WEBHOOK_SECRET = google_secret_manager_secret.this["${name}_secret"].id' in SENDER_ENV
     # Replicated where the deployment is (gcp.resourceLocations allows it), and never replaced
     # because of its replication (which would lose its versions).
@@ -668,3 +671,33 @@ def test_the_guides_sender_output_reads_one_senders_entry(tmp_path):
         check=True,
     )
     assert done.stdout == "https://mes.example\n"
+
+
+@pytest.mark.processes
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_the_build_reads_only_this_deployments_staged_sources(tmp_path):
+    """The build account's condition, evaluated by Terraform for a deployment with two senders:
+    this region's staging buckets and, in them, only its own functions' objects."""
+    staged = RESOURCES["google_project_iam_member"]["build_uses_staged_source"]
+    expression, sources = one(staged["condition"])["expression"], TF["locals"]["staged_sources"]
+    assert expression.startswith("${") and sources.startswith("${")
+    (tmp_path / "main.tf").write_text(
+        'variable "region" {\n  default = "europe-west1"\n}\n'
+        'variable "name_prefix" {\n  default = "tulip-link"\n}\n'
+        "locals {\n  functions = { mes = {}, jira = {}, events = {} }\n"
+        f"  staged_sources = {sources[2:-1]}\n}}\n"
+        f'output "condition" {{\n  value = {expression[2:-1]}\n}}\n'
+    )
+    terraform(tmp_path, "init", "-input=false")
+    terraform(tmp_path, "apply", "-auto-approve", "-input=false")
+    condition = json.loads(terraform(tmp_path, "output", "-json", "condition"))
+    objects = " || ".join(
+        f'resource.name.extract("/objects/{{object}}").startsWith("tulip-link-{name}/")'
+        for name in ("events", "jira", "mes")
+    )
+    assert condition == (
+        'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-") && '
+        'resource.name.extract("projects/_/buckets/{bucket}/objects/").endsWith("-europe-west1")'
+        f" && ({objects})"
+    )
+    assert staged["role"] == "roles/storage.objectViewer"

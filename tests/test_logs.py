@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 
 from function import logs
@@ -59,7 +60,7 @@ def test_every_line_of_a_request_carries_its_id_and_trace(client, tulip, env, ca
     lines = log_lines(capsys.readouterr().out)
     assert [line["event"] for line in lines] == ["tulip.retry", "link.done"]
     for line in lines:
-        assert line["requestId"] == "ex1" == response.json["requestId"]
+        assert line["requestId"] == response.json["requestId"] and line["executionId"] == "ex1"
         assert line[logs.TRACE_FIELD].endswith("/traces/4bf92f3577b34da6a3ce929d0e0e4736")
     done = lines[-1]
     assert done["tableLinkId"] and done["action"] == "link" and done["outcome"] == "done"
@@ -77,3 +78,21 @@ def test_the_framework_execution_id_wrapper_sees_our_lines(client, tulip, env, c
     wrapped.post("/", json=request_body(), headers={"Function-Execution-Id": "abc123"})
     [line] = [x for x in log_lines(capsys.readouterr().out) if x.get("event") == "link.done"]
     assert line["logging.googleapis.com/labels"]["execution_id"] == "abc123"
+
+
+def test_a_line_too_long_for_cloud_logging_is_cut_to_fit_and_says_so(capsys):
+    huge, large = "x" * (logs.LINE_LIMIT * 2), {"items": ["y" * 1000] * 100}
+    logs.emit("ERROR", "link.failed", "m", requestId="r1", details=huge, context=large)
+    [text] = capsys.readouterr().out.splitlines()
+    assert len(text) <= logs.LINE_LIMIT
+    line = json.loads(text)
+    assert line["severity"] == "ERROR" and line["requestId"] == "r1"  # the small ones whole
+    assert line["cutFields"] == ["details"]  # cutting the largest was enough
+    assert line["details"].endswith(f"... [cut: {len(huge)} characters in all]")
+    assert line["context"] == large
+
+
+def test_a_line_within_the_limit_is_written_whole(capsys):
+    logs.emit("INFO", "link.done", "m", details="x" * (logs.LINE_LIMIT - 1000))
+    line = json.loads(capsys.readouterr().out)
+    assert "cutFields" not in line and len(line["details"]) == logs.LINE_LIMIT - 1000

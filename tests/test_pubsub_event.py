@@ -42,7 +42,8 @@ def test_a_message_is_linked_and_acked(event_client, tulip, capsys):
     assert json.loads(call.calls[0].request.body)["leftRecord"] == "WO-1001"
     [line] = log_lines(capsys.readouterr().out)
     assert line["event"] == "link.done"
-    assert line["messageId"] == MESSAGE_ID and line["requestId"] == "evt1"
+    assert line["messageId"] == MESSAGE_ID and line["executionId"] == "evt1"
+    assert line["requestId"] != "evt1"
 
 
 @pytest.mark.parametrize(

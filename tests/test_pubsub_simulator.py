@@ -6,12 +6,13 @@ ordering key."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 from collections.abc import Iterator
 
 import pytest
 
-from devtools.simulators.pubsub import DEAD_LETTER_ATTRIBUTES, PubsubSimulator, Queue
+from devtools.simulators.pubsub import DEAD_LETTER_ATTRIBUTES, PubsubSimulator, Queue, serve_state
 from ops.dead_letters import Pubsub
 from tests.doubles import PushEndpoint
 from tests.processes import until
@@ -202,3 +203,35 @@ def test_the_layout_is_created_as_infra_sets_it(pubsub, endpoint):
 def test_an_unknown_topic_is_not_found(clients, pubsub):
     with pytest.raises(Exception, match="Topic not found"):
         clients.publisher.publish("projects/p/topics/nothing", b"{}").result(timeout=10)
+
+
+def test_a_subscription_with_an_oidc_token_signs_its_pushes_with_the_push_token(endpoint):
+    """As Google signs a push for infra/'s invoker account; a subscription without one is not."""
+    signing = PubsubSimulator(push_token="the-runs-token")
+    try:
+        layout = Queue(project="p")
+        layout.create(signing.host, endpoint.url)
+        signing.add_subscription(PUSH, layout.requests_topic, push_endpoint=endpoint.url)
+        with Pubsub(signing.host) as clients:
+            clients.publisher.publish(layout.requests_topic, b"{}").result(timeout=10)
+        until(lambda: len(endpoint.authorizations) == 2, "both pushes")
+        assert sorted(endpoint.authorizations, key=str) == ["Bearer the-runs-token", None]
+    finally:
+        signing.stop()
+
+
+def test_the_state_port_answers_only_to_its_own_name(pubsub):
+    served = serve_state(pubsub, "127.0.0.1", 0)
+    port = served.server_address[1]
+    try:
+        for host, status in ((f"evil.example:{port}", 403), (f"localhost:{port}", 200)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/state", headers={"Host": host})
+            answer = connection.getresponse()
+            assert answer.status == status, host
+            body = answer.read()
+            assert (b"subscriptions" in body) == (status == 200)
+            connection.close()
+    finally:
+        served.shutdown()
+        served.server_close()

@@ -11,17 +11,15 @@ skip, and say so.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.terraform import INFRA, TF
+from tests.terraform import INFRA, TF, Failed, terraform
 
 pytestmark = [
     pytest.mark.processes,
@@ -34,6 +32,7 @@ OUTPUTS = (
     "function_names",
     "secret_ids",
     "secret_readers",
+    "token_readers",
     "publishers",
     "public",
     "invoker_grants",
@@ -42,25 +41,6 @@ OUTPUTS = (
 )
 GUIDE = (INFRA / "README.md").read_text()
 MIB = 1024 * 1024
-
-
-class Failed(Exception):
-    """Terraform refused the configuration; the message is what it printed."""
-
-
-def terraform(directory: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["terraform", f"-chdir={directory}", *args, "-no-color"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=os.environ | {"TF_CLI_CONFIG_FILE": "/dev/null", "TF_IN_AUTOMATION": "1"},
-        timeout=120,
-    )
-    if done.returncode != 0:
-        # Terraform wraps its messages at 80 columns and frames them with │.
-        raise Failed(re.sub(r"\s+", " ", re.sub(r"[│╷╵]", " ", done.stdout + done.stderr)))
-    return done.stdout
 
 
 @pytest.fixture
@@ -107,11 +87,11 @@ def test_without_senders_the_one_webhook_keeps_its_names_and_addresses(evaluate)
     # runtime["webhook"]) a deployment made before senders already has.
     assert out["function_names"] == {"webhook": "tulip-link-webhook"}
     assert out["secret_ids"] == {"webhook_secret": "tulip-link-webhook-secret"}
-    assert out["secret_readers"] == {
-        "webhook/tulip_token": {"function": "webhook", "secret": "tulip_token"},
+    assert out["secret_readers"] == {  # queue mode: the public webhook cannot read the token
         "webhook/webhook_secret": {"function": "webhook", "secret": "webhook_secret"},
         "events/tulip_token": {"function": "events", "secret": "tulip_token"},
     }
+    assert out["token_readers"] == []
     assert out["publishers"] == ["webhook"] and out["public"] == ["webhook"]
     assert out["invoker_grants"] == {}
 
@@ -149,12 +129,11 @@ def test_the_guides_two_senders_get_two_functions_two_secrets_and_their_own_gran
         "jira_secret": "tulip-link-jira-secret",
     }
     readers = {(r["function"], r["secret"]) for r in out["secret_readers"].values()}
-    # Each sender its own secret and the Tulip token; none another's; events the token only.
+    # Each sender its own secret, none another's, and (queue mode) not the Tulip token; the
+    # events function the token only.
     assert readers == {
         ("mes", "mes_secret"),
-        ("mes", "tulip_token"),
         ("jira", "jira_secret"),
-        ("jira", "tulip_token"),
         ("events", "tulip_token"),
     }
     assert sorted(out["publishers"]) == ["jira", "mes"]  # one topic for both
@@ -238,6 +217,22 @@ def test_a_sender_that_cannot_work_is_refused_by_name(evaluate, senders, says):
     with pytest.raises(Failed) as refused:
         evaluate(f"senders = {senders}\n")
     assert says in str(refused.value)
+
+
+def test_the_tulip_token_is_read_by_the_events_function_and_senders_that_call_tulip(evaluate):
+    out = evaluate(
+        """senders = {
+  queued  = {}
+  checked = { tulip_dry_runs = true }
+  direct  = { delivery = "direct" }
+}
+"""
+    )
+    token = {r["function"] for r in out["secret_readers"].values() if r["secret"] == "tulip_token"}
+    assert token == {"events", "checked", "direct"}
+    assert sorted(out["token_readers"]) == ["checked", "direct"]
+    one = evaluate({"webhook_tulip_dry_runs": True})
+    assert one["token_readers"] == ["webhook"]
 
 
 def test_the_one_senders_token_header_needs_token_auth(evaluate):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import threading
 import urllib.error
@@ -243,6 +244,7 @@ def test_over_http_errors_have_tulips_shape_and_state_is_visible(sim):
         request = urllib.request.Request(
             f"{base}/api/v3/tableLinks/SerialProduct/link",
             data=b'{"leftRecord": "SN-0001", "rightRecord": "PUMP-A"}',
+            headers={"Content-Type": "application/json"},
             method="PUT",
         )
         with pytest.raises(urllib.error.HTTPError) as caught:
@@ -261,10 +263,59 @@ def test_over_http_errors_have_tulips_shape_and_state_is_visible(sim):
             page = answer.read().decode()
         assert "SN-0001 &harr; PUMP-A" in page
         switch = urllib.request.Request(
-            f"{base}/_sim/faults", data=b'{"status": 502}', method="POST"
+            f"{base}/_sim/faults",
+            data=b'{"status": 502}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         with urllib.request.urlopen(switch, timeout=5) as answer:
             assert json.load(answer)["status"] == 502
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/_sim/state", {"Host": "evil.example:{port}"}),  # DNS rebinding
+        ("GET", "/", {"Host": "127.0.0.1:1"}),
+        ("POST", "/_sim/faults", {"Origin": "https://evil.example"}),  # a form of another site
+        ("POST", "/_sim/faults", {"Origin": "null"}),
+        ("POST", "/_sim/faults", {"Sec-Fetch-Site": "cross-site"}),
+        ("POST", "/_sim/faults", {"Content-Type": "text/plain"}),  # needs no preflight
+        ("POST", "/_sim/reset", {"Content-Type": "application/x-www-form-urlencoded"}),
+        ("PUT", "/api/v3/tableLinks/SerialProduct/link", {"Origin": "https://evil.example"}),
+    ],
+)
+def test_a_request_from_another_site_or_by_another_name_is_refused_and_changes_nothing(
+    sim, method, path, headers
+):
+    server = make_server(sim, 0)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    port = server.server_address[1]
+    sent = {
+        "Content-Type": "application/json",
+        "Authorization": WRITER,
+        "Host": f"127.0.0.1:{port}",
+    }
+    sent |= {name: value.format(port=port) for name, value in headers.items()}
+    body = b'{"leftRecord": "SN-0001", "rightRecord": "PUMP-A", "status": 503, "count": 9}'
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request(method, path, body if method != "GET" else None, sent)
+        answer = connection.getresponse()
+        assert (answer.status, json.load(answer)["errorCode"]) == (403, "LOCAL_ONLY")
+        connection.close()
+        assert sim.state()["faultsPending"] == 0 and links(sim, "SerialProduct") == []
+        ours = {"Origin": f"http://localhost:{port}", "Sec-Fetch-Site": "same-origin"}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("POST", "/_sim/faults", body, {**sent, **ours, "Host": f"localhost:{port}",
+                                                          "Content-Type": "application/json"})  # fmt: skip
+        assert connection.getresponse().status == 200  # its own page, by its other name
+        connection.close()
     finally:
         server.shutdown()
         server.server_close()

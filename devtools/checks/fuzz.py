@@ -16,9 +16,10 @@ records (linking them never conflicts), and base64 requests for a push envelope'
 `message.data`. A dictionary value replaces a generated one only in cases meant to be valid, and
 only sometimes (`PROBABILITY`), so valid ids of every shape are still tried.
 
-One expectation differs from schemathesis's defaults: a body within every bound of the schema
+Two expectations differ from schemathesis's defaults: a body within every bound of the schema
 may still be over `MAX_BODY_BYTES`, which a JSON Schema cannot say, so 413 is an expected
-answer to valid and to invalid data alike.
+answer to valid and to invalid data alike; and the handshake's `OPTIONS` without its required
+`WebHook-Request-Origin` is any other `OPTIONS`, so 405, as every method but POST.
 
 One rule the document states in words only: both spellings of a field (`tableLinkId` and
 `table_link_id`) may be sent with the same value, which a schema cannot say, so the schema allows
@@ -64,11 +65,12 @@ from devtools.simulators.tulip import DEFAULT_SEED
 # less often, so that valid ids of every shape are tried too.
 PROBABILITY = {"links": 0.9, "left": 0.6, "right": 0.6}
 LOG_TAIL_LINES = 60
-# schemathesis's defaults for these two checks, plus 413 (see above).
+# schemathesis's defaults for these checks, plus 413 and the handshake's 405 (see above).
 EXPECTED_STATUSES = {
     "positive_data_acceptance": ["2xx", "3xx", "401", "403", "404", "409", "413", "429", "5xx"],
     "negative_data_rejection": ["400", "401", "403", "404", "405", "406", "409", "413", "415",
                                 "422", "428", "429", "5xx"],
+    "missing_required_header": ["400", "401", "403", "405", "406", "415", "422"],
 }  # fmt: skip
 FIELDS = {"tableLinkId": "links", "leftRecord": "left", "rightRecord": "right"}
 SNAKE = {"tableLinkId": "table_link_id", "leftRecord": "left_record", "rightRecord": "right_record"}
@@ -79,7 +81,11 @@ def differing_spellings(body: Any) -> Any:
     changed to differ from it."""
     if not isinstance(body, dict):
         return body
-    for item in [body, *(i for i in body.get("links", []) if isinstance(i, dict))]:
+    links = body.get("links")
+    for item in [
+        body,
+        *(i for i in (links if isinstance(links, list) else []) if isinstance(i, dict)),
+    ]:
         for camel, snake in SNAKE.items():
             if camel in item and snake in item and item[camel] == item[snake]:
                 first = item[camel]

@@ -62,33 +62,34 @@ def _answers_json(url: str, check: Callable[[object], bool]) -> bool:
 @dataclass(frozen=True)
 class Kind:
     """A kind of server: the line in which it reports the ports it bound (a group each; a group
-    named `pid`, if any, must be the child's own), whether, given them, it answers as itself,
-    and what its environment needs for that."""
+    named `pid`, if any, must be the child's own; one named `host`, where it listens, else
+    127.0.0.1), whether, given its host and ports, it answers as itself, and what its
+    environment needs for that."""
 
     listening: re.Pattern[str]
-    answers: Callable[[tuple[int, ...]], bool]
+    answers: Callable[[str, tuple[int, ...]], bool]
     env: Mapping[str, str] = field(default_factory=dict)
     quiet: re.Pattern[str] | None = None  # lines kept, but not copied to the output
 
 
-def _function_accepts(ports: tuple[int, ...]) -> bool:
+def _function_accepts(host: str, ports: tuple[int, ...]) -> bool:
     # Its report names its own pid, so the port is its; any request would be logged as a
     # caller's (and shown on the console): a connection it accepts is enough.
     with socket.socket() as probe:
-        return probe.connect_ex((LOOPBACK, ports[0])) == 0
+        return probe.connect_ex((host, ports[0])) == 0
 
 
-def _simulator_answers(ports: tuple[int, ...]) -> bool:
+def _simulator_answers(host: str, ports: tuple[int, ...]) -> bool:
     return _answers_json(
-        f"http://{LOOPBACK}:{ports[0]}/_sim/state",
+        f"http://{host}:{ports[0]}/_sim/state",
         lambda body: isinstance(body, dict) and "tableLinks" in body,
     )
 
 
-def _pubsub_answers(ports: tuple[int, ...]) -> bool:
+def _pubsub_answers(host: str, ports: tuple[int, ...]) -> bool:
     # Its gRPC port is its own report; its state port answers as only it does.
     return _answers_json(
-        f"http://{LOOPBACK}:{ports[1]}/state",
+        f"http://{host}:{ports[1]}/state",
         lambda body: isinstance(body, dict) and "subscriptions" in body,
     )
 
@@ -96,7 +97,7 @@ def _pubsub_answers(ports: tuple[int, ...]) -> bool:
 # gunicorn says where it listens, and its pid, at INFO; functions-framework sets ERROR unless told.
 # Its INFO lines are for this module, not for the terminal.
 FUNCTION = Kind(
-    re.compile(r"Listening at: http://\S+:(\d+) \((?P<pid>\d+)\)"),
+    re.compile(r"Listening at: http://(?P<host>\S+):(\d+) \((?P<pid>\d+)\)"),
     _function_accepts,
     {"GUNICORN_LOG_LEVEL": "info"},
     re.compile(r"\[[^\]]+\] \[\d+\] \[INFO\] "),
@@ -140,6 +141,7 @@ class Child:
             maxlen=None if keep_all else KEPT_LINES
         )
         self.ports: tuple[int, ...] | None = None
+        self.host = LOOPBACK  # where it listens, once it said (the report's `host`)
         self._output = output
         self._on_line = on_line
         self._interrupted = False
@@ -154,8 +156,8 @@ class Child:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>`; only once it is ready."""
-        return f"http://{LOOPBACK}:{self.port}"
+        """`http://<host>:<port>`; only once it is ready."""
+        return f"http://{self.host}:{self.port}"
 
     def _copy(self) -> None:
         assert self.process.stdout is not None
@@ -167,17 +169,21 @@ class Child:
                 self._output.flush()
             self.lines.append(text)
             if self.ports is None:
-                self.ports = self._reported(text)
+                self._take_report(text)
             if self._on_line is not None:
                 self._on_line(raw)
 
-    def _reported(self, line: str) -> tuple[int, ...] | None:
-        """The ports `line` reports this child bound, if it is its report."""
+    def _take_report(self, line: str) -> None:
+        """The host and ports `line` reports this child bound, if it is its report."""
         found = self.kind.listening.search(line)
-        if found is None or found.groupdict().get("pid") not in (None, str(self.process.pid)):
-            return None
-        pid = found.re.groupindex.get("pid")
-        return tuple(int(found.group(i)) for i in range(1, found.re.groups + 1) if i != pid)
+        named = found.groupdict() if found else {}
+        if found is None or named.get("pid") not in (None, str(self.process.pid)):
+            return
+        self.host = named.get("host") or LOOPBACK
+        groups = set(found.re.groupindex.values())
+        self.ports = tuple(
+            int(found.group(i)) for i in range(1, found.re.groups + 1) if i not in groups
+        )
 
     def wait_until_ready(
         self, *, seconds: float = READY_SECONDS, check: Callable[[], None] = lambda: None
@@ -194,7 +200,7 @@ class Child:
                     f"{self.what} exited with status {self.process.returncode} before it was "
                     f"ready: {self._tail()}"
                 )
-            if self.ports is not None and self.kind.answers(self.ports):
+            if self.ports is not None and self.kind.answers(self.host, self.ports):
                 return self.ports
             if time.monotonic() > deadline:
                 raise NotReady(f"{self.what} was not ready within {seconds:g} s: {self._tail()}")

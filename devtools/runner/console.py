@@ -25,7 +25,9 @@ operator would. The page is plain HTML that works without JavaScript (the button
 reload shows the news); a short script polls `/live` (JSON: the sections, rendered here, so
 there is one renderer) every second and sends the forms without leaving the page. `/state.json`
 is the data behind it, for scripts. Not deployed; the runner serves it on 127.0.0.1 only, whatever
-its `--host`: the buttons act without the webhook's secret.
+its `--host`: the buttons act without the webhook's secret. For the same reason it answers only
+to its loopback name and port, and a button only when it is pressed on its own page (a form, from
+no other site: `devtools/local_only.py`), so that no web page the developer visits can press it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from devtools.local_only import refusal
 from function.core.dead_letters import DEAD_LETTER_REASON, DELIVERY_ATTEMPT, ERROR_CODE
 from function.core.intake import INTAKE_REQUEST_ID
 from function.model.status_table import RULES
@@ -50,6 +53,7 @@ from ops import dead_letters
 
 KEPT = 50  # requests, calls and messages shown: the newest
 POLL_MS = 1000
+FORM = "application/x-www-form-urlencoded"  # what its buttons send, with or without JavaScript
 TIMEOUT = 2.0  # a piece slower than this to answer is shown as unavailable
 # The lines that end a request, or a link of it (the status table's events), and a batch's summary.
 OUTCOME_EVENTS = frozenset({rule.event for rule in RULES.values()} | {"link.batch"})
@@ -727,6 +731,8 @@ def make_server(run: LocalRun, host: str, port: int) -> ThreadingHTTPServer:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if self._refused("GET"):
+                return
             url = urllib.parse.urlsplit(self.path)
             follow = urllib.parse.parse_qs(url.query).get("follow", [""])[0]
             if url.path == "/":
@@ -741,6 +747,8 @@ def make_server(run: LocalRun, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(404, "text/plain", b"not found")
 
         def do_POST(self) -> None:
+            if self._refused("POST"):
+                return
             url = urllib.parse.urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
@@ -757,6 +765,14 @@ def make_server(run: LocalRun, host: str, port: int) -> ThreadingHTTPServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+        def _refused(self, method: str) -> bool:
+            reason = refusal(method, self.headers, server.server_port, content_types=(FORM,))
+            if reason is None:
+                return False
+            self.close_connection = True  # its body, if any, is not read
+            self._send(403, "text/plain; charset=utf-8", f"Refused: {reason}.\n".encode())
+            return True
+
         def _json(self, value: Any) -> None:
             self._send(200, "application/json", json.dumps(value).encode())
 
@@ -771,7 +787,8 @@ def make_server(run: LocalRun, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, *args: object) -> None:
             pass  # polled every second: the terminal shows the function's lines instead
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
+    return server
 
 
 def serve(run: LocalRun, host: str, port: int) -> ThreadingHTTPServer:

@@ -20,11 +20,16 @@ never replaced by a default.
 - Callers are checked as the function always checks them. Unless you set `WEBHOOK_AUTH` it is
   `standard-webhooks`, keyed, against the simulator, with the development secret below (it is
   published, and reaches nothing but the simulator) and, against a real Tulip, with a random
-  secret made for this run and printed. A secret you give (`WEBHOOK_SECRET_VALUE`, or
-  `WEBHOOK_SECRET` in Secret Manager) is used as it is. The development secret never guards a
-  real Tulip.
-- Both servers listen on 127.0.0.1 only; `--host 0.0.0.0` (`make run HOST=0.0.0.0`) opens them
-  to the network, and then a real Tulip may not be reached with `WEBHOOK_AUTH=none`.
+  secret made for this run. A secret you give (`WEBHOOK_SECRET_VALUE`, or `WEBHOOK_SECRET` in
+  Secret Manager) is used as it is. The development secret never guards a real Tulip. Any other
+  secret known here is written to a file only you may read, for the run (the printed curl
+  command names that file; no secret but the development one is ever printed or put on a
+  command line).
+- Everything listens on 127.0.0.1. `--host` (`make run HOST=0.0.0.0`) moves the webhook function
+  alone, which authenticates its callers: then a real Tulip may not be reached with
+  `WEBHOOK_AUTH=none`. The pieces that do not authenticate their callers stay on 127.0.0.1 and
+  answer nothing a web page sends them (`devtools/local_only.py`); the events function takes
+  only the Pub/Sub simulator's pushes (`devtools/runner/events_front.py`).
 - The settings are checked before anything starts, with the function's own messages.
 - SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closing), however many arrive, stop
   everything within a few seconds; the children are killed with this process even when it is
@@ -40,9 +45,11 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -164,10 +171,14 @@ def events_environment(webhook: Mapping[str, str], queue: Queue) -> dict[str, st
 
 
 def check_settings(env: Mapping[str, str], *, webhook_function: bool = True) -> None:
-    """Refuse what the function would refuse on every request, with its own message (the
-    webhook settings only for a webhook function)."""
+    """Refuse what the function would refuse on every request (or on every call of Tulip, for a
+    function without a token that makes them), with its own message (the webhook settings only
+    for a webhook function)."""
     try:
-        load_settings(env).api_token()  # also checks a token given as TULIP_API_KEY/SECRET
+        settings = load_settings(env)
+        settings.api_token()  # also checks a token given as TULIP_API_KEY/SECRET
+        if not webhook_function or env.get("WEBHOOK_DELIVERY") != "queue":
+            settings.require_token()  # it calls Tulip
         if not webhook_function:
             return
         webhook = load_webhook_settings(env)
@@ -178,24 +189,30 @@ def check_settings(env: Mapping[str, str], *, webhook_function: bool = True) -> 
         raise SystemExit(f"Not started: {failure.message}") from None
 
 
-def curl_command(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> str | None:
-    """A one-line curl command that signs the example request when it runs (None when the
-    secret is not known here: it lives in Secret Manager)."""
-    url = f"http://localhost:{port}"
+def curl_command(
+    url: str, env: Mapping[str, str], example: Path = EXAMPLE, secret_file: Path | None = None
+) -> str | None:
+    """A one-line bash command that signs the example request when it runs, its headers handed
+    to curl through a pipe (a token is never on curl's command line). It names where the secret
+    is, `secret_file`, and shows none but the published development secret; None when the
+    secret is not known here (it lives in Secret Manager)."""
     mode = auth_mode(env.get("WEBHOOK_AUTH", "none"))
     data = shlex.join(["--data-binary", f"@{example}"])
     if mode == "none":
         return f"curl -sS {url} -H 'Content-Type: application/json' {data}"
-    secret = first_secret(env)
-    if secret is None:
+    sign = [".venv/bin/python", "-m", "ops.sign", "--mode", mode]
+    if first_secret(env) == DEV_WEBHOOK_SECRET:
+        prefix = f"WEBHOOK_SECRET_VALUE={DEV_WEBHOOK_SECRET} "
+    elif secret_file is not None:
+        prefix, sign = "", [*sign, "--secret-file", str(secret_file)]
+    else:
         return None
-    sign = [".venv/bin/python", "-m", "ops.sign", "--mode", mode, "--secret", secret]
     if mode == "hmac-sha256":
         sign += ["--header", env.get("WEBHOOK_SIGNATURE_HEADER", DEFAULT_SIGNATURE_HEADER)]
     if mode == "token" and env.get("WEBHOOK_TOKEN_HEADER"):
         sign += ["--token-header", env["WEBHOOK_TOKEN_HEADER"]]
-    sign += ["--curl-args", str(example)]
-    return f"curl -sS {url} $({shlex.join(sign)}) {data}"
+    sign.append(str(example))
+    return f"curl -sS {url} -H @<({prefix}{shlex.join(sign)}) {data}"
 
 
 def first_secret(env: Mapping[str, str]) -> str | None:
@@ -214,6 +231,12 @@ class Ports:
     pubsub: int
     pubsub_state: int  # the Pub/Sub simulator's GET /state, which the console reads
     console: int
+
+
+def reach(host: str, port: int) -> str:
+    """The URL at which this machine reaches a server listening on `host:port`."""
+    reached = LOOPBACK if host in ("0.0.0.0", "::", "") else host
+    return f"http://{reached}:{port}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,12 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         check_settings(events_environment(env, queue), webhook_function=False)
     needed = [(args.host, ports.function, "the webhook function", "PORT")]
     if use_simulator:
-        needed.append((args.host, ports.simulator, "the simulator", "SIMULATOR_PORT"))
+        needed.append((LOOPBACK, ports.simulator, "the simulator", "SIMULATOR_PORT"))
     if queue is not None:
-        needed.append((args.host, ports.events, "the events function", "EVENTS_PORT"))
-        needed.append((args.host, ports.pubsub, "the Pub/Sub simulator", "PUBSUB_PORT"))
+        needed.append((LOOPBACK, ports.events, "the events function", "EVENTS_PORT"))
+        needed.append((LOOPBACK, ports.pubsub, "the Pub/Sub simulator", "PUBSUB_PORT"))
         needed.append(
-            (args.host, ports.pubsub_state, "the Pub/Sub simulator's state", "PUBSUB_STATE_PORT")
+            (LOOPBACK, ports.pubsub_state, "the Pub/Sub simulator's state", "PUBSUB_STATE_PORT")
         )
     if not args.demo:
         needed.append((LOOPBACK, ports.console, "the console", "CONSOLE_PORT"))
@@ -319,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     servers = Servers(stop.check)
     requests = RequestLog()
     console = None
+    private = Path(tempfile.mkdtemp(prefix="tulip-link-run-"))  # 0700: this user's only
     try:
+        secret_file = write_secret(env, private)
         ports, env = start_servers(
             servers,
             host=args.host,
@@ -330,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             requests=requests,
         )
         simulator_url = env["TULIP_BASE_URL"] if use_simulator else None
+        function_url = reach(args.host, ports.function)
         if args.demo:
-            return demo(ports, env, simulator_url, queued=queue is not None)
+            return demo(function_url, env, simulator_url, queued=queue is not None)
         console = serve_console(
             LocalRun(
                 requests=requests,
@@ -339,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                 pubsub_state_url=(
                     None if queue is None else f"http://{LOOPBACK}:{ports.pubsub_state}/state"
                 ),
-                send_example=lambda: send_example(ports.function, env, args.example),
+                send_example=lambda: send_example(function_url, env, args.example),
                 replay=None
                 if queue is None
                 else replay_dead_letters(
@@ -352,7 +378,16 @@ def main(argv: list[str] | None = None) -> int:
             ports.console,
         )
         ports = dataclasses.replace(ports, console=console.server_address[1])
-        explain(args.host, ports, env, simulator_url, queue, made_secret, args.example)
+        explain(
+            args.host,
+            ports,
+            env,
+            simulator_url,
+            queue,
+            made_secret is not None,
+            secret_file,
+            args.example,
+        )
         servers.wait_any()
         return 1  # a child stopped on its own
     except Stopped:
@@ -365,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             console.shutdown()
             console.server_close()
         servers.stop()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def start_servers(
@@ -381,7 +417,10 @@ def start_servers(
     """Start the simulator (with `simulator`), then, with `queue`, the Pub/Sub simulator and the
     events function, and the webhook function with `env` (the lines both functions write also
     go to `requests`), each ready before the next starts; then create the queue's topics and
-    subscriptions. `events_source`: where the events function comes from (a bench's variant). Returns where each listens (a port 0 becomes the one it reported) and the
+    subscriptions. The webhook function listens on `host`, everything else on 127.0.0.1; the
+    Pub/Sub simulator signs its pushes with a token made for the run, and the events function's
+    front lets nothing else in. `events_source`: where the events function comes from (a
+    bench's variant). Returns where each listens (a port 0 becomes the one it reported) and the
     webhook function's environment, the simulator's and Pub/Sub's actual addresses in it."""
     env = dict(env)
     simulator_port = events_port = pubsub_port = state_port = 0
@@ -389,26 +428,28 @@ def start_servers(
         [simulator_port] = servers.start(
             "The Tulip simulator",
             SIMULATOR,
-            ["devtools.simulators.tulip", "--host", host, "--port", str(ports.simulator)],
+            ["devtools.simulators.tulip", "--port", str(ports.simulator)],
             os.environ,
         )
         env["TULIP_BASE_URL"] = f"http://{LOOPBACK}:{simulator_port}"
     if queue is not None:
+        push_token = {"LOCAL_PUSH_TOKEN": secrets.token_urlsafe(32)}
         pubsub_port, state_port = servers.start(
             "The Pub/Sub simulator",
             PUBSUB,
-            ["devtools.simulators.pubsub", "--host", host, "--port", str(ports.pubsub),
+            ["devtools.simulators.pubsub", "--port", str(ports.pubsub),
              "--state-port", str(ports.pubsub_state)],
-            os.environ,
+            {**os.environ, **push_token},
         )  # fmt: skip
         env["PUBSUB_EMULATOR_HOST"] = f"{LOOPBACK}:{pubsub_port}"  # never Google's
         [events_port] = servers.start(
             "The events function",
             FUNCTION,
-            function_args(host, ports.events, "link_records_push", events_source),
-            events_environment(env, queue),
+            ["devtools.runner.events_front", "--target", "link_records_push",
+             "--source", events_source, "--port", str(ports.events)],
+            {**events_environment(env, queue), **push_token},
             on_line=None if requests is None else requests.feed_delivery,
-        )
+        )  # fmt: skip
     [function_port] = servers.start(
         "The webhook function",
         FUNCTION,
@@ -428,6 +469,18 @@ def function_args(host: str, port: int, target: str, source: str = "main.py") ->
     """`source`'s `target` served as deployed (functions-framework with gunicorn)."""
     return ["functions_framework", "--target", target, "--source", source,
             "--host", host, "--port", str(port)]  # fmt: skip
+
+
+def write_secret(env: Mapping[str, str], directory: Path) -> Path | None:
+    """The webhook secret given as a value, written to a file only this user may read (None
+    for the development secret, which is published, and for one in Secret Manager)."""
+    value = env.get("WEBHOOK_SECRET_VALUE", "")
+    if not secret_lines(value) or first_secret(env) == DEV_WEBHOOK_SECRET:
+        return None
+    path = directory / "webhook-secret"
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return path
 
 
 class StopSignals:
@@ -512,8 +565,8 @@ def show_links(simulator_url: str, table_link: str) -> list[list[str]]:
     return links
 
 
-def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> tuple[int, Any]:
-    """POST an example request, signed as the function expects."""
+def send_example(url: str, env: Mapping[str, str], example: Path = EXAMPLE) -> tuple[int, Any]:
+    """POST an example request to the webhook function at `url`, signed as it expects."""
     body = (ROOT / example).read_bytes()
     headers = {"Content-Type": "application/json"}
     secret = first_secret(env)
@@ -526,7 +579,7 @@ def send_example(port: int, env: Mapping[str, str], example: Path = EXAMPLE) -> 
             token_header=env.get("WEBHOOK_TOKEN_HEADER") or None,
             now=time.time(),
         )
-    request = urllib.request.Request(f"http://{LOOPBACK}:{port}", body, headers, method="POST")
+    request = urllib.request.Request(url, body, headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.load(answer)
@@ -540,13 +593,15 @@ def explain(
     env: Mapping[str, str],
     simulator_url: str | None,
     queue: Queue | None,
-    made_secret: str | None,
+    made_secret: bool,
+    secret_file: Path | None,
     example: Path,
 ) -> None:
     """Say what runs where, and how to try it."""
     where = "localhost" if host == LOOPBACK else host
+    url = f"http://{where}:{ports.function}"
     mode = f"WEBHOOK_AUTH={env['WEBHOOK_AUTH']}, WEBHOOK_DELIVERY={env.get('WEBHOOK_DELIVERY')}"
-    rows = [("webhook function", f"http://{where}:{ports.function}", mode)]
+    rows = [("webhook function", url, mode)]
     if queue is not None:
         retries = (
             f"fed by {queue.push_subscription}: redelivered after {queue.min_backoff:g} s to "
@@ -568,9 +623,14 @@ def explain(
         )
     else:
         rows.append(("Tulip", env["TULIP_BASE_URL"], "the real one"))
-    print(f"\nRunning, listening on {host}:")
+    print("\nRunning:")
     for what, address, note in rows:
         print(f"  {what:<17} {address:<32} {note}")
+    if host != LOOPBACK:
+        print(
+            f"Only the webhook function listens on {host}, and it authenticates its "
+            "callers; the rest stay on 127.0.0.1."
+        )
     if queue is not None:
         tool = (
             f"PUBSUB_EMULATOR_HOST={LOOPBACK}:{ports.pubsub} .venv/bin/python -m ops.dead_letters"
@@ -582,15 +642,16 @@ def explain(
         )
     if made_secret:
         print(
-            f"Callers must sign with the Standard Webhooks secret made for this run:\n\n"
-            f"  {made_secret}\n\n(set WEBHOOK_AUTH and WEBHOOK_SECRET_VALUE to choose your own)."
+            f"Callers must sign with the Standard Webhooks secret made for this run, in\n"
+            f"  {secret_file}\n(readable by you only, removed when the run ends; set "
+            "WEBHOOK_AUTH and WEBHOOK_SECRET_VALUE to choose your own)."
         )
-    command = curl_command(ports.function, env, example)
+    command = curl_command(url, env, example, secret_file)
     if command is None:
         print(
             "\nThe webhook secret is in Secret Manager: sign requests with\n"
             "  .venv/bin/python -m ops.sign --mode "
-            f"{env['WEBHOOK_AUTH']} --secret <secret> --curl URL FILE"
+            f"{env['WEBHOOK_AUTH']} --secret-file FILE_WITH_THE_SECRET PAYLOAD"
         )
     else:
         print("\nLink two records (from the repository's root; the command signs when it runs):\n")
@@ -601,7 +662,9 @@ def explain(
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
-def demo(ports: Ports, env: Mapping[str, str], simulator_url: str | None, *, queued: bool) -> int:
+def demo(
+    function_url: str, env: Mapping[str, str], simulator_url: str | None, *, queued: bool
+) -> int:
     """Send the example request, then a batch; show the links they touch before and after (when
     queued, once the events function has made them)."""
     failed = False
@@ -617,7 +680,7 @@ def demo(ports: Ports, env: Mapping[str, str], simulator_url: str | None, *, que
                 before[table_link] = show_links(simulator_url, table_link)
                 print(f"\nBefore: {table_link} links {before[table_link]}")
         print(f"Sending {example}: {json.dumps(body)}")
-        status, answer = send_example(ports.function, env, example)
+        status, answer = send_example(function_url, env, example)
         print(f"Answer: {status} {json.dumps(answer)}")
         if simulator_url and queued and status == 202:
             print("Queued: waiting for the events function to make the links...")

@@ -28,7 +28,13 @@ As Pub/Sub does it (what tulip-link relies on):
   at most one outstanding at a time; a later one waits until the earlier is acked or
   dead-lettered.
 
-Where it differs: no authentication (a push carries no OIDC token), no filters, exactly-once,
+Authentication: none on its gRPC API. A push subscription created with an `oidcToken` (as
+`infra/` creates its own) carries `Authorization: Bearer <push token>` on each push, the token
+given as `push_token` (`LOCAL_PUSH_TOKEN` for the command): the stand-in for Google's signed
+token, which the runner's front of the events function checks as Cloud Run IAM checks Google's.
+Its state port answers only to its loopback name (`devtools/local_only.py`).
+
+Where it differs: no filters, exactly-once,
 seek or snapshots, no StreamingPull (the client's `subscribe()`; `pull()` works), everything in
 memory; the backoff is exact where Google's is best effort.
 
@@ -47,6 +53,7 @@ import contextlib
 import datetime
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -76,6 +83,7 @@ from google.pubsub_v1.types import (
     Topic,
 )
 
+from devtools.local_only import refusal
 from function.clients.local_grpc import local_channel
 
 ACK_STATUSES = frozenset({102, 200, 201, 202, 204})
@@ -115,6 +123,7 @@ class _Subscription:
     min_backoff: float
     max_backoff: float
     retain_acked: bool
+    signed_pushes: bool = False  # created with an OIDC token: pushes carry the push token
     deliveries: list[Delivery] = field(default_factory=list)
 
     def backoff(self, attempts: int) -> float:
@@ -125,8 +134,11 @@ class _Subscription:
 class PubsubSimulator:
     """Pub/Sub on 127.0.0.1 (`port` 0: any free port). `stop()` ends it; the state is lost."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int = 0, host: str = "127.0.0.1", *, push_token: str | None = None
+    ) -> None:
         self._lock = threading.Condition()
+        self._push_token = push_token
         self._topics: dict[str, list[str]] = {}  # topic -> its subscriptions
         self._subscriptions: dict[str, _Subscription] = {}
         self._ids = itertools.count(1)
@@ -311,6 +323,7 @@ class PubsubSimulator:
                 topic=subscription.topic,
                 ack_deadline=float(subscription.ack_deadline_seconds or 10),
                 push_endpoint=subscription.push_config.push_endpoint or None,
+                signed_pushes=bool(subscription.push_config.oidc_token.service_account_email),
                 ordering=subscription.enable_message_ordering,
                 dead_letter_topic=policy.dead_letter_topic or None,
                 max_attempts=policy.max_delivery_attempts or 5,
@@ -474,11 +487,11 @@ class PubsubSimulator:
             envelope["message"]["orderingKey"] = message.ordering_key
         if sub.dead_letter_topic:
             envelope["deliveryAttempt"] = delivery.attempts
+        headers = {"Content-Type": "application/json"}
+        if sub.signed_pushes and self._push_token is not None:
+            headers["Authorization"] = f"Bearer {self._push_token}"
         request = urllib.request.Request(
-            str(sub.push_endpoint),
-            json.dumps(envelope).encode(),
-            {"Content-Type": "application/json"},
-            method="POST",
+            str(sub.push_endpoint), json.dumps(envelope).encode(), headers, method="POST"
         )
         status: int | None = None
         try:
@@ -512,6 +525,11 @@ class Queue:
     max_backoff: float = 600.0
     max_delivery_attempts: int = 100
     ack_deadline: int = 60  # infra/: the function's timeout
+
+    @property
+    def invoker(self) -> str:
+        """The account the pushes are signed for (infra/'s `<prefix>-invoker`)."""
+        return f"{self.prefix}-invoker@{self.project}.iam.gserviceaccount.com"
 
     @property
     def requests_topic(self) -> str:
@@ -550,7 +568,14 @@ class Queue:
                 request={
                     "name": self.push_subscription,
                     "topic": self.requests_topic,
-                    "push_config": {"push_endpoint": push_endpoint},
+                    # As infra/: pushes signed for the invoker account (here, the push token).
+                    "push_config": {
+                        "push_endpoint": push_endpoint,
+                        "oidc_token": {
+                            "service_account_email": self.invoker,
+                            "audience": push_endpoint,
+                        },
+                    },
                     "ack_deadline_seconds": self.ack_deadline,
                     "enable_message_ordering": True,
                     "retry_policy": {
@@ -634,7 +659,9 @@ def main() -> None:
         help="where GET /state (state() as JSON) is served; 0: any free port",
     )
     args = parser.parse_args()
-    emulator = PubsubSimulator(args.port, args.host)
+    emulator = PubsubSimulator(
+        args.port, args.host, push_token=os.environ.get("LOCAL_PUSH_TOKEN") or None
+    )
     state_server = serve_state(emulator, args.host, args.state_port)
     state_port = state_server.server_address[1]
     print(
@@ -655,6 +682,10 @@ def serve_state(emulator: PubsubSimulator, host: str, port: int) -> ThreadingHTT
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            reason = refusal("GET", self.headers, server.server_port)
+            if reason is not None:
+                self.send_error(403, explain=reason)
+                return
             if self.path != "/state":
                 self.send_error(404)
                 return

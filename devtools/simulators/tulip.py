@@ -47,6 +47,9 @@ Switches for tests and demos (JSON bodies, answered with the new setting):
 What it holds: `GET /_sim/state` (JSON: the tables, the table links with their links,
 `faultsPending`, the calls the faults set will still fail, and `log`, the last 1000 API calls
 with their answers, faults included) and `GET /` (an HTML page).
+
+It answers only to its loopback name and port, and takes a PUT or a switch only as JSON from no
+page but its own (`devtools/local_only.py`); anything else is 403 `LOCAL_ONLY`, changing nothing.
 """
 
 from __future__ import annotations
@@ -66,11 +69,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
 
+from devtools.local_only import refusal
+
 DEFAULT_SEED = Path(__file__).with_name("seed.json")
 _API = re.compile(
     r"/api/v3(?:/w/(?P<workspace>[^/]+))?/tableLinks/(?P<link>[^/]+)(?:/(?P<action>link|unlink))?"
 )
 LOG_LIMIT = 1000  # the most recent API calls `log` keeps
+JSON = ("application/json",)  # what its API and its switches take
 # Tulip's API reference: the fields of `GET /tableLinks/{tableLinkId}`, all of them.
 TABLE_LINK_FIELDS = (
     "id", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt", "deletedBy",
@@ -461,6 +467,8 @@ def make_server(
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if self._refused("GET"):
+                return
             if self.path == "/":
                 self._send(
                     200,
@@ -473,9 +481,12 @@ def make_server(
                 self._api("GET")
 
         def do_PUT(self) -> None:
-            self._api("PUT")
+            if not self._refused("PUT"):
+                self._api("PUT")
 
         def do_POST(self) -> None:
+            if self._refused("POST"):
+                return
             body = self._body()
             try:
                 spec = json.loads(body or b"{}")
@@ -517,6 +528,16 @@ def make_server(
 
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _refused(self, method: str) -> bool:
+            """Refused (403) unless addressed to it and, changing anything, sent as JSON by no
+            page but its own (devtools/local_only.py)."""
+            reason = refusal(method, self.headers, server.server_port, content_types=JSON)
+            if reason is None:
+                return False
+            self.close_connection = True  # its body, if any, is not read
+            self._json(403, {}, {"errorCode": "LOCAL_ONLY", "details": reason})
+            return True
 
         def _error(self, error: ApiError) -> None:
             if error.body == "html":

@@ -3,7 +3,9 @@
 `plan` reads what a body asks for (through `LINK_MAPPING` when there is one, unless the body is an
 intake message, already in our shape) and validates every link before the first call. A single
 link returns its `LinkResult` or raises its `Failure`; a batch returns a `Batch` holding every
-link's result; a dry run changes nothing and GETs each distinct table link once.
+link's result; a dry run changes nothing and GETs each distinct table link once. Without a Tulip
+token (a webhook function in queue mode, which only queues: `infra/` gives it none unless the
+sender's dry runs may ask Tulip) a dry run checks everything but Tulip, and says so.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class LinkService:
         *,
         policy: LinkPolicy,
         mapping: LinkMapping | None,
-        credentials: TulipCredentials,
+        credentials: TulipCredentials | None,  # None: no token; its dry runs do not ask Tulip
         tulip: TulipClient,
         batch_concurrency: int,
         clock: Clock,
@@ -66,6 +68,10 @@ class LinkService:
         plan = self.plan(data, from_intake=from_intake, headers=headers)
         if isinstance(plan, Ignored):
             return plan
+        if self._credentials is None and dry_run:
+            checked = tuple(LinkResult(link, "valid") for link in plan.links)
+            return Batch(checked, dry_run=True, tulip_checked=False)
+        assert self._credentials is not None, "only a queue-mode webhook has none: it links nothing"
         token = RequestToken(self._credentials, deadline)
         if dry_run:
             return self._check(plan.links, token, deadline)

@@ -52,7 +52,8 @@ def render(outcome: Result | Failure, request_id: str) -> Answer:
     elif isinstance(outcome, Ignored):
         body = {"status": "ignored"}
     elif outcome.dry_run:
-        body = {"status": "valid", "dryRun": True, "results": _results(outcome)}
+        body = {"status": "valid", "dryRun": True, "tulipChecked": outcome.tulip_checked}
+        body["results"] = _results(outcome)
     else:
         queued = outcome.outcome is Outcome.QUEUED
         body = {"status": "queued" if queued else "done", "results": _results(outcome)}
@@ -112,10 +113,12 @@ def _error(failed: Failure | Batch, request_id: str) -> Answer:
 
 
 def response(answer: Answer) -> flask.Response:
-    """`answer` as Flask's response; never cached."""
-    flask_response = flask.Response(
-        json.dumps(answer.body), status=answer.status, mimetype="application/json"
-    )
+    """`answer` as Flask's response; never cached. Streamed (its one chunk given as an
+    iterator), because functions-framework reads the whole request body before any other
+    answer, which would make a refusal wait for the body it refuses."""
+    data = json.dumps(answer.body).encode()
+    flask_response = flask.Response(iter([data]), status=answer.status, mimetype="application/json")
     flask_response.headers.update(answer.headers)
+    flask_response.headers["Content-Length"] = str(len(data))
     flask_response.headers["Cache-Control"] = "no-store"
     return flask_response

@@ -17,7 +17,7 @@ from cloudevents.http.event import CloudEvent
 from function import instance, logs
 from function.core.dead_letters import verdict
 from function.edge.answers import render, response
-from function.edge.http import request_id, run
+from function.edge.http import execution_id, new_request_id, run
 from function.edge.log_lines import log_outcome
 from function.edge.messages import link_message
 from function.edge.payloads import parse_pubsub_message
@@ -33,11 +33,16 @@ def handle(event: CloudEvent) -> None:
     # functions-framework serves a CloudEvent inside a Flask request, and the CloudEvent object
     # does not carry the HTTP headers we need (execution id, trace): read them from there.
     headers = flask.request.headers
-    rid = request_id(headers)
+    rid = new_request_id()
     data = event.get_data()
     message: Any = data.get("message") if isinstance(data, dict) else None
     subscription = data.get("subscription") if isinstance(data, dict) else None
-    with logs.scope(requestId=rid, messageId=event["id"], subscription=subscription):
+    with logs.scope(
+        requestId=rid,
+        executionId=execution_id(headers),
+        messageId=event["id"],
+        subscription=subscription,
+    ):
 
         def link() -> Result:
             built = instance.current().events_function()

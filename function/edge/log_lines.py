@@ -63,6 +63,7 @@ def log_outcome(
             "links": len(outcome.results),
             "counts": counts,
             "dryRun": outcome.dry_run or None,
+            "tulipChecked": outcome.tulip_checked if outcome.dry_run else None,
         }
         if outcome.worst is not None:
             fields |= {"errorCode": rule.error_code, "status": outcome.worst[1].status}

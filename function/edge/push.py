@@ -36,7 +36,7 @@ def _link(request: flask.Request) -> Result:
     logs.bind(**logs.trace_fields(request.headers, settings.project))
     deadline = built.new_deadline()
     check_post(request, forms=False)
-    body = parse_json_object(read_body(request, envelope_limit(settings.max_body_bytes)))
+    body = parse_json_object(read_body(request, envelope_limit(settings.max_body_bytes), deadline))
     if not is_push_envelope(body):
         raise MalformedRequest(
             'link_records_push takes Pub/Sub push envelopes ({"message": {...}, '

@@ -41,7 +41,7 @@ def _link(request: flask.Request, request_id: str) -> Result:
     media = check_post(request, forms=True)
     refuse_announced_size(request, settings.max_body_bytes)
     presented = built.authenticator.read(request.headers)  # before the body is read
-    raw = read_body(request, settings.max_body_bytes)
+    raw = read_body(request, settings.max_body_bytes, deadline)
     presented.verify(raw, deadline)  # before anything parses it
     dry_run = _dry_run(request)
     body = parse_form(raw) if media == "form" else parse_json_object(raw)

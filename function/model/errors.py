@@ -12,6 +12,7 @@ renders it in one place (`edge.answers`), by its row of `RULES`. Each class name
     ├── OriginNotAllowed         a CloudEvents handshake from an unlisted origin ORIGIN_NOT_ALLOWED
     ├── UnsupportedMediaType     the body is neither JSON nor a form            UNSUPPORTED_MEDIA_TYPE
     ├── PayloadTooLarge          over MAX_BODY_BYTES                            PAYLOAD_TOO_LARGE
+    ├── BodyTooSlow              the body did not arrive before the deadline    REQUEST_TIMEOUT
     ├── Unauthenticated          the caller did not prove who it is             UNAUTHENTICATED
     ├── MalformedRequest         not a JSON object, or a broken Pub/Sub wrapping MALFORMED_REQUEST
     ├── InvalidPayload           the fields are wrong; `problems` lists them    INVALID_PAYLOAD
@@ -123,6 +124,18 @@ class PayloadTooLarge(Failure):
         super().__init__(f"The payload is larger than MAX_BODY_BYTES ({limit} bytes)")
 
 
+class BodyTooSlow(Failure):
+    """The body did not arrive in full before the request's deadline."""
+
+    outcome = Outcome.REQUEST_TIMEOUT
+
+    def __init__(self, received: int) -> None:
+        super().__init__(
+            f"The body did not arrive in time ({received} bytes received before the deadline); "
+            "nothing was linked"
+        )
+
+
 # Answered for every authentication failure, so a caller learns nothing of which part failed.
 UNAUTHENTICATED_MESSAGE = "The request could not be authenticated"
 
@@ -143,13 +156,21 @@ class MalformedRequest(Failure):
 
 
 class InvalidPayload(Failure):
-    """The JSON object is fine, its fields are not; `problems` lists every one found."""
+    """The JSON object is fine, its fields are not; `problems` lists every one found. The answer
+    names the first `LISTED_PROBLEMS` and counts the rest (`moreFields`), so a refusal stays
+    smaller than the request that caused it."""
 
     outcome = Outcome.INVALID_PAYLOAD
+    LISTED_PROBLEMS = 50
 
     def __init__(self, problems: list[FieldProblem]) -> None:
-        summary = "; ".join(f"{p['field']} {p['problem']}" for p in problems)
-        super().__init__(f"The request's fields are invalid: {summary}", body={"fields": problems})
+        listed, more = problems[: self.LISTED_PROBLEMS], len(problems) - self.LISTED_PROBLEMS
+        summary = "; ".join(f"{p['field']} {p['problem']}" for p in listed)
+        body: dict[str, Any] = {"fields": listed}
+        if more > 0:
+            summary += f"; and {more} more"
+            body["moreFields"] = more
+        super().__init__(f"The request's fields are invalid: {summary}", body=body)
         self.problems = problems
 
 

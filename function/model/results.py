@@ -69,13 +69,17 @@ class Batch:
 
     When any link did not succeed, the batch answers as its worst link would have alone: a
     retryable link (one whose outcome is not permanent) beats a permanent one, and among equals
-    the first in order wins. A sender then retries the whole batch (re-linking the pairs already
-    done is harmless), and never gets a 2xx while a link failed. Where that answer sends
-    `Retry-After`, it is the longest any retryable link asks for.
+    the first in order wins. A sender then retries the whole batch (the pairs already done are
+    done again, in the same order, ending as before), and never gets a 2xx while a link failed.
+    Where that answer sends `Retry-After`, it is the longest any retryable link asks for.
+
+    `tulip_checked` is False for a dry run that could not ask Tulip (a webhook function in queue
+    mode may not read the Tulip token): everything else was checked.
     """
 
     results: tuple[LinkResult, ...]
     dry_run: bool
+    tulip_checked: bool = True
 
     @cached_property
     def failures(self) -> tuple[tuple[int, Failure], ...]:

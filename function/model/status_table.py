@@ -32,6 +32,7 @@ class Outcome(enum.Enum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
     MALFORMED_REQUEST = "malformed_request"
     INVALID_PAYLOAD = "invalid_payload"
     QUEUE_UNAVAILABLE = "queue_unavailable"
@@ -101,6 +102,9 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.MALFORMED_REQUEST: Rule(
         400, "MALFORMED_REQUEST", "link.rejected", "WARNING", permanent=True
     ),
+    # The body did not arrive before the request's deadline: a slow or stalled sender. Sending
+    # it again may well work.
+    Outcome.REQUEST_TIMEOUT: Rule(408, "REQUEST_TIMEOUT", "link.rejected", "WARNING"),
     Outcome.INVALID_PAYLOAD: Rule(
         422, "INVALID_PAYLOAD", "link.rejected", "WARNING", permanent=True
     ),

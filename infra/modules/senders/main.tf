@@ -22,6 +22,7 @@ variable "senders" {
     tolerance_seconds = optional(number, 300)
     link_mapping      = optional(string, "")
     delivery          = optional(string, "queue")
+    tulip_dry_runs    = optional(bool, false)
     public            = optional(bool, true)
     invokers          = optional(list(string), [])
     max_body_bytes    = optional(number, 26214400)
@@ -91,6 +92,7 @@ variable "single" {
     tolerance_seconds = number
     link_mapping      = string
     delivery          = string
+    tulip_dry_runs    = bool
     public            = bool
     invokers          = list(string)
     max_body_bytes    = number
@@ -176,10 +178,15 @@ output "secret_ids" {
   value       = { for name, _ in local.senders : "${name}_secret" => "${var.name_prefix}-${name}-secret" }
 }
 
+output "token_readers" {
+  description = "The senders whose webhook functions read the Tulip token: those in direct mode (they call Tulip) and those whose dry runs may ask it (tulip_dry_runs). A webhook function in queue mode only queues: a flaw in it, public as it is, cannot reach the token."
+  value       = [for name, s in local.senders : name if s.delivery == "direct" || s.tulip_dry_runs]
+}
+
 output "secret_readers" {
-  description = "Which function's account reads which secret: each sender its own secret and the Tulip token (dry runs, direct mode), the events function the Tulip token only."
+  description = "Which function's account reads which secret: each sender its own secret, and the Tulip token where token_readers says; the events function the Tulip token only."
   value = merge(
-    { for name, _ in local.senders : "${name}/tulip_token" => { function = name, secret = "tulip_token" } },
+    { for name, s in local.senders : "${name}/tulip_token" => { function = name, secret = "tulip_token" } if s.delivery == "direct" || s.tulip_dry_runs },
     { for name, _ in local.senders : "${name}/${name}_secret" => { function = name, secret = "${name}_secret" } },
     { "events/tulip_token" = { function = "events", secret = "tulip_token" } },
   )

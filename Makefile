@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## venv: only set up .venv (for the tools in ops/ the deploy guide runs, and those in devtools/)
 venv: $(STAMP)
 
-# The providers' schemas (CDK for Terraform wheels, about 100 MB), downloaded, never installed.
+# The providers' schemas (cdktn-provider wheels, about 140 MB), downloaded, never installed.
 $(SCHEMA_STAMP): requirements-schema.txt
 	rm -rf $(SCHEMAS)
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \

@@ -1,7 +1,7 @@
 """devtools/checks/provider_schema.py: infra/ checked against the providers' schemas, and the check
 itself shown to fail on every kind of mistake.
 
-The schemas are the CDK for Terraform wheels `make check-infra` downloads (about 100 MB), so
+The schemas are the cdktn-provider wheels `make check-infra` downloads (about 140 MB), so
 these tests run there (and in CI); `make test` skips them, saying so.
 """
 
@@ -111,6 +111,11 @@ def test_renaming_any_argument_or_block_in_infra_is_caught(providers):
         ("functions.tf", "google_service_account.runtime[each.key].email",
          "google_service_account.runtime[each.key].mail",
          "no attribute 'mail'"),
+        # What the 7.0.0 upgrade guide requires, which the 6.x schemas allowed:
+        ("functions.tf", "  service_config {\n", '  service_config {\n    service = "x"\n',
+         "'service'"),  # output only since 7.0.0
+        ("functions.tf", '      event_type            = "google.cloud.pubsub.topic.v1.messagePublished"\n',
+         "", "required 'event_type'"),  # required since 7.0.0
     ],
 )  # fmt: skip
 def test_a_mistake_in_a_copy_of_infra_fails_the_check(

@@ -3,8 +3,10 @@
     .venv/bin/python -m devtools.checks.provider_schema [--wheels DIR] [--infra DIR]
 
 `terraform validate` needs the providers, which cannot be downloaded everywhere (not here, for
-one). The CDK for Terraform bindings of each provider are published on PyPI, each generated from
-one provider version's schema; their jsii assembly records, for every resource and data source,
+one). The CDK Terrain bindings of each provider (`cdktn-provider-*`, the successor of CDK for
+Terraform's `cdktf-cdktf-provider-*`, archived in December 2025) are published on PyPI, each
+generated from one provider version's schema; their jsii assembly records, for every resource
+and data source,
 its Terraform name and every argument and nested block (with its Terraform name in the Registry
 link of its docs, and whether it is required). `make check-infra` downloads the ones pinned in
 `requirements-schema.txt` (matching `infra/versions.tf`) and runs this, which checks every
@@ -73,7 +75,7 @@ class Provider:
 
 @functools.cache  # a provider's assembly is 100 MB of JSON: read each once per process
 def load_provider(wheel: Path) -> Provider:
-    """The schema recorded in a CDK for Terraform provider wheel's jsii assembly."""
+    """The schema recorded in a CDK provider wheel's jsii assembly."""
     with zipfile.ZipFile(wheel) as archive:
         [name] = [n for n in archive.namelist() if n.endswith(".jsii.tgz")]
         with tarfile.open(fileobj=io.BytesIO(archive.read(name))) as tar:
@@ -81,15 +83,15 @@ def load_provider(wheel: Path) -> Provider:
             assert member is not None, f"{wheel} holds no jsii assembly"
             types: dict[str, Any] = json.load(member)["types"]
     provider: Provider | None = None
+    made: dict[str, Block] = {}  # by interface, so that a block nested in itself is one Block
     for fqn, kind in types.items():
         match = _REPRESENTS.search((kind.get("docs") or {}).get("summary", ""))
         if kind["kind"] != "class" or match is None:
             continue
         provider = provider or Provider(match["provider"], match["version"])
-        config = types.get(f"{fqn}Config")
-        if config is None:
+        if f"{fqn}Config" not in types:
             continue
-        block = _block(config, types)
+        block = _block(f"{fqn}Config", types, made)
         block.attributes = (
             {_snake(p["name"]) for p in kind.get("properties", [])}
             | set(block.arguments)
@@ -101,14 +103,17 @@ def load_provider(wheel: Path) -> Provider:
     return provider
 
 
-def _block(interface: Mapping[str, Any], types: Mapping[str, Any]) -> Block:
-    block = Block()
-    for prop in interface.get("properties", []):
+def _block(fqn: str, types: Mapping[str, Any], made: dict[str, Block]) -> Block:
+    """The block the interface `fqn` describes (made once: some blocks nest themselves)."""
+    if fqn in made:
+        return made[fqn]
+    block = made[fqn] = Block()
+    for prop in types[fqn].get("properties", []):
         name = _terraform_name(prop)
         required = not prop.get("optional", False)
         nested = _nested(prop["type"])
         if nested is not None and nested in types and types[nested]["kind"] == "interface":
-            block.blocks[name] = (_block(types[nested], types), required)
+            block.blocks[name] = (_block(nested, types, made), required)
         else:
             block.arguments[name] = required
     return block

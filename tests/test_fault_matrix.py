@@ -396,12 +396,14 @@ def test_tulip_stopped_mid_call_then_started_again(stacks: dict[Delivery, Stack]
     is test_durable_intake.py's outage."""
 
     def check(each: Stack) -> None:
-        each.sim("/_sim/faults", {"delaySeconds": 2})
+        # Every call waits while this Tulip lives (longer than an attempt may), so none is
+        # answered before it vanishes, however late that is on a loaded machine.
+        each.sim("/_sim/faults", {"delaySeconds": 2, "count": 100})
         answers: list[Answer] = []
         sending = threading.Thread(target=lambda: answers.append(each.send()))
         sending.start()
         processes.until(lambda: each.tulip_calls() == 1, "the call to reach Tulip")
-        each.simulator.stop()
+        each.simulator.kill()  # gone at once, the call in flight cut off
         sending.join(timeout=30)
         [answer] = answers
         where = f"{each.delivery}: {answer}"

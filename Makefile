@@ -42,13 +42,14 @@ EVENTS_PORT ?= 8082
 PUBSUB_PORT ?= 8085
 PUBSUB_STATE_PORT ?= 8084
 CONSOLE_PORT ?= 8083
+FIRESTORE_PORT ?= 8086
 MIN_BACKOFF ?= 10
 MAX_BACKOFF ?= 600
 MAX_DELIVERY_ATTEMPTS ?= 100
 RUN := $(BIN)/python -m devtools.runner --host $(HOST) --port $(PORT) \
 	--simulator-port $(SIMULATOR_PORT) --events-port $(EVENTS_PORT) --pubsub-port $(PUBSUB_PORT) \
 	--pubsub-state-port $(PUBSUB_STATE_PORT) --console-port $(CONSOLE_PORT) \
-	--min-backoff $(MIN_BACKOFF) --max-backoff $(MAX_BACKOFF) \
+	--firestore-port $(FIRESTORE_PORT) --min-backoff $(MIN_BACKOFF) --max-backoff $(MAX_BACKOFF) \
 	--max-delivery-attempts $(MAX_DELIVERY_ATTEMPTS)
 
 ## run: the deployed shape locally (queue mode: the webhook function, the Pub/Sub simulator, the

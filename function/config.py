@@ -45,6 +45,9 @@ _TOPIC_NAME = re.compile(
     r"(?:projects/(?P<project>[a-z0-9][a-z0-9.:-]*)/topics/)?(?P<topic>[A-Za-z][A-Za-z0-9\-_.~+%]{2,254})"
 )
 _SENDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,29}")
+_DATABASE_NAME = re.compile(
+    r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/databases/(?:\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])"
+)
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
 _ORIGIN = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?")
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]+:[0-9]{1,5}|\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}")
@@ -155,6 +158,12 @@ def _topic_name(value: str) -> str:
             "must be projects/P/topics/T or a topic id T (3 to 255 of the characters A-Z, a-z, "
             "0-9, - _ . ~ + %, starting with a letter and not with goog)"
         )
+    return value
+
+
+def _database_name(value: str) -> str:
+    if not _DATABASE_NAME.fullmatch(value):
+        raise _invalid("must be a Firestore database's name: projects/P/databases/D")
     return value
 
 
@@ -312,6 +321,15 @@ class WebhookSettings(BaseModel):
     )
     sender: Annotated[str | None, AfterValidator(_sender_name)] = Field(
         None, alias="WEBHOOK_SENDER"
+    )
+    # Each delivery applied once (core/deliveries.py): unset, nothing is remembered.
+    dedup_database: Annotated[str | None, AfterValidator(_database_name)] = Field(
+        None, alias="DEDUP_DATABASE"
+    )
+    # 7 days: longer than every retry schedule senders document (Stripe's, the longest of the
+    # common ones, retries for 3 days; Standard Webhooks senders such as Svix for about 1.5).
+    dedup_window: Annotated[int, Field(ge=60, le=30 * 86_400)] = Field(
+        7 * 86_400, alias="DEDUP_WINDOW_SECONDS"
     )
     project: str | None = Field(None, alias="GOOGLE_CLOUD_PROJECT")
 

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from function import logs
 from function.auth.authenticator import Authenticator
 from function.clients.credentials import TulipCredentials
+from function.clients.firestore import DeliveryStore
 from function.clients.pubsub import Publisher
 from function.clients.secret_manager import SecretCache, SecretManager
 from function.clients.tulip import TulipClient
@@ -29,7 +30,9 @@ from function.config import (
     load_settings,
     load_webhook_settings,
 )
+from function.core.acceptance import Acceptance
 from function.core.dead_letters import DeadLetters
+from function.core.deliveries import Deliveries
 from function.core.intake import Intake
 from function.core.service import LinkService
 from function.model.errors import ConfigError
@@ -79,13 +82,12 @@ class EventsFunction:
 
 @dataclass(frozen=True)
 class WebhookFunction:
-    """What a webhook function needs; `intake` only in queue mode."""
+    """What a webhook function needs."""
 
     settings: Settings
     webhook: WebhookSettings
     authenticator: Authenticator
-    service: LinkService
-    intake: Intake | None
+    acceptance: Acceptance
     new_deadline: Callable[[], Deadline]
 
 
@@ -117,6 +119,7 @@ class Instance:
         self._webhook_service = Once(lambda: self._build_service(events=False))
         self._events_service = Once(lambda: self._build_service(events=True))
         self._publisher = Once(self._build_publisher)
+        self._deliveries = Once(self._build_deliveries)
         self._dead_letter_publisher = Once(self._build_dead_letter_publisher)
         self._events_function = Once(self._build_events_function)
         self._webhook_function = Once(self._build_webhook_function)
@@ -142,6 +145,8 @@ class Instance:
         for service in (self._webhook_service.built(), self._events_service.built()):
             if service is not None:
                 service.close()
+        if (deliveries := self._deliveries.built()) is not None:
+            deliveries.close()
         if (clients := self._clients.built()) is not None:
             clients.secret_manager.close()
 
@@ -219,17 +224,29 @@ class Instance:
         settings, webhook = self._settings.get(), self._webhook_settings.get()
         if webhook.delivery == "direct":
             settings.require_token()
-        service = self._webhook_service.get()
         intake = None
         if webhook.delivery == "queue":
-            intake = Intake(service, self._publisher.get(), webhook.publish_timeout, webhook.sender)
+            intake = Intake(self._publisher.get(), webhook.publish_timeout, webhook.sender)
+        acceptance = Acceptance(self._webhook_service.get(), intake, self._deliveries.get())
         return WebhookFunction(
             settings,
             webhook,
             authenticator(webhook, self._clients.get().secrets, self._clock),
-            service,
-            intake,
+            acceptance,
             self._deadline,
+        )
+
+    def _build_deliveries(self) -> Deliveries | None:
+        webhook = self._webhook_settings.get()
+        if webhook.dedup_database is None:
+            return None
+        return Deliveries(
+            DeliveryStore(webhook.dedup_database),
+            window=webhook.dedup_window,
+            # A claim older than the request deadline was left by an instance that died.
+            stale_after=self._settings.get().deadline,
+            sender=webhook.sender,
+            clock=self._clock,
         )
 
 

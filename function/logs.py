@@ -25,11 +25,13 @@ Event = Literal[
     "link.rejected",
     "link.failed",
     "link.ignored",
+    "link.duplicate",
     "link.queued",
     "link.batch",
     "tulip.retry",
     "mapping.when_failed",
     "settings.warning",
+    "dedup.warning",
     "webhook.handshake",
 ]
 

@@ -118,6 +118,7 @@ resource "time_sleep" "build_grants_live" {
     google_secret_manager_secret_iam_member.runtime_reads,
     google_pubsub_topic_iam_member.webhook_publishes,
     google_pubsub_topic_iam_member.events_publishes_dead_letters,
+    google_project_iam_member.webhook_remembers_deliveries,
     google_service_account_iam_member.deployer_acts_as,
   ]
 }

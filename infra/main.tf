@@ -3,7 +3,7 @@
 #            (WEBHOOK_AUTH), for a third-party system; publishes to the requests topic.
 #   events:  private, fed by a Pub/Sub push subscription (OIDC) with a dead-letter topic.
 # Files by concern: senders.tf, source.tf, secrets.tf, iam.tf, functions.tf, pubsub.tf,
-# monitoring.tf.
+# dedup.tf, monitoring.tf.
 #
 # A first apply in a new project races Google's eventual consistency in three places; each
 # has a wait (time_sleep, created once, never on later applies): IAM grants take about two
@@ -17,6 +17,7 @@ resource "google_project_service" "enabled" {
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "eventarc.googleapis.com",
+    "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
@@ -87,6 +88,7 @@ locals {
         WEBHOOK_DELIVERY          = sender.delivery
         WEBHOOK_QUEUE_TOPIC       = sender.delivery == "queue" ? google_pubsub_topic.requests.id : ""
         MAX_BODY_BYTES            = tostring(sender.max_body_bytes)
+        DEDUP_DATABASE            = var.dedup ? google_firestore_database.dedup[0].id : ""
       } : setting => value if value != ""
     })
   }

@@ -38,6 +38,11 @@ output "dead_letter_subscription" {
   value       = google_pubsub_subscription.dead_letter.id
 }
 
+output "dedup_database" {
+  description = "The Firestore database where the webhook functions remember the deliveries they accepted (DEDUP_DATABASE); empty with dedup = false."
+  value       = var.dedup ? google_firestore_database.dedup[0].id : ""
+}
+
 output "dashboard_url" {
   description = "The Cloud Monitoring dashboard: links by outcome and errorCode, Tulip latency, the queue, the dead letters, instances and latency of each function."
   value       = "https://console.cloud.google.com/monitoring/dashboards/builder/${element(split("/", google_monitoring_dashboard.overview.id), 3)}?project=${var.project_id}"

@@ -192,6 +192,12 @@ variable "webhook_auth" {
   }
 }
 
+variable "dedup" {
+  type        = bool
+  description = "Each delivery applied once: the webhook functions remember every delivery they accepted (by its sender's delivery id) in a Firestore database of this deployment's own, and answer one sent again `duplicate` (docs/operations.md). False: nothing is remembered, no database is made."
+  default     = true
+}
+
 variable "webhook_delivery" {
   type        = string
   description = "What the webhook function does with a request that passed every check: queue (publish its links to the requests topic and answer 202 at once; the events function calls Tulip, with Pub/Sub's retries and dead letters behind it) or direct (call Tulip while the sender waits, and answer with Tulip's result)."

@@ -139,7 +139,7 @@ def runner(*args: str, **settings: str) -> Iterator[Running]:
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.runner", "--port", "0", "--simulator-port", "0",
          "--events-port", "0", "--pubsub-port", "0", "--pubsub-state-port", "0",
-         "--console-port", "0", "--env-file", os.devnull, *args],
+         "--console-port", "0", "--firestore-port", "0", "--env-file", os.devnull, *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
@@ -194,6 +194,7 @@ _PRINTED = {
     "pubsub": r"Pub/Sub simulator +\S+:(\d+)",
     "pubsub_state": r"its state +http://\S+:(\d+)/state",
     "console": r"Watch it work.*http://localhost:(\d+)/",
+    "firestore": r"Firestore emulator +\S+:(\d+)",
 }
 
 

@@ -139,3 +139,21 @@ def test_the_secret_cache_ttl_is_read_and_checked():
     assert load_settings({**BASE, "SECRET_CACHE_TTL_SECONDS": "60"}).secret_cache_ttl == 60
     with pytest.raises(ConfigError, match="SECRET_CACHE_TTL_SECONDS: input should be"):
         load_settings({**BASE, "SECRET_CACHE_TTL_SECONDS": "-1"})
+
+
+def test_deduplication_without_google_credentials_is_misconfigured(client, env, monkeypatch):
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    env.set(DEDUP_DATABASE="projects/tulip-link-test/databases/dedup")
+    for _ in range(2):  # every request, as for any other setting
+        answer = client.post("/", json={"tableLinkId": "L", "leftRecord": "a", "rightRecord": "b"})
+        assert (answer.status_code, answer.json["errorCode"]) == (500, "MISCONFIGURED")
+        assert "DEDUP_DATABASE is set, but Google's credentials are not" in answer.json["message"]
+
+
+@pytest.mark.parametrize(
+    "name", ["tulip-link-dedup", "projects/p/databases/d", "projects/acme-prod/dbs/x"]
+)
+def test_dedup_database_must_be_a_database_name(name):
+    with pytest.raises(ConfigError, match="DEDUP_DATABASE: must be a Firestore database's name"):
+        load_webhook_settings({"WEBHOOK_AUTH": "none", "DEDUP_DATABASE": name})

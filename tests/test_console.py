@@ -59,6 +59,17 @@ def test_the_request_log_keeps_outcome_lines_by_request_newest_first():
     assert (single["event"], single["status"], single["at"]) == ("link.queued", 202, 1.0)
 
 
+def test_a_duplicate_is_shown_as_one_with_the_request_that_accepted_it():
+    log = RequestLog()
+    log.feed(queued("first"))
+    log.feed(line(event="link.duplicate", requestId="second", status=200, firstRequestId="first"))
+    duplicate, _ = log.requests()
+    assert (duplicate["event"], duplicate["duplicateOf"]) == ("link.duplicate", "first")
+    shown = console._requests_html(list(log.requests()), "")
+    row = shown[: shown.index("</tr>")]
+    assert "link.duplicate" in row and "duplicate of" in row and 'data-follow="first"' in row
+
+
 def test_a_queued_links_delivery_joins_its_request_whichever_line_comes_first():
     log = RequestLog()
     delivered = {

@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 
 from devtools.runner.children import Child
-from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET
+from devtools.runner.firestore_emulator import emulator
+from devtools.runner.run import DEV_API_KEY, DEV_API_SECRET, DEV_WEBHOOK_SECRET
 from devtools.simulators.pubsub import PubsubSimulator
 from ops.dead_letters import Pubsub
+from ops.sign import signed_headers
 from tests import processes
 from tests.helpers import ROOT, push_envelope
 from tests.processes import Running, runner, until
@@ -311,3 +313,20 @@ def test_the_events_function_takes_only_the_pubsub_simulators_pushes(stack):
     status, _ = stack.post(link("SerialProduct", "SN-0002", "PUMP-B"))  # the real way in
     assert status == 202
     until(lambda: made(stack) == [("SerialProduct", "SN-0002", "PUMP-B")], "the link")
+
+
+@pytest.mark.skipif(emulator() is None, reason="the Firestore emulator is not installed")
+def test_the_runner_applies_each_delivery_once_against_the_firestore_emulator(stack):
+    assert "Firestore emulator" in stack.printed
+    body = json.dumps(link("SerialTickets", "SN-0003", "QA-8")).encode()
+    headers = {"Content-Type": "application/json",
+               **signed_headers("standard-webhooks", DEV_WEBHOOK_SECRET, body, now=time.time())}  # fmt: skip
+    answers = []
+    for _ in range(2):  # the same delivery, sent again (its answer lost, say)
+        request = urllib.request.Request(stack.function, body, headers, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            answers.append((answer.status, json.load(answer)))
+    (first, queued), (again, duplicate) = answers
+    assert (first, again) == (202, 200)
+    assert duplicate == {"status": "duplicate", "requestId": queued["requestId"]}
+    until(lambda: made(stack) == [("SerialTickets", "SN-0003", "QA-8")], "the one link")

@@ -447,7 +447,7 @@ def test_a_bug_is_500_internal_with_the_traceback_only_in_one_log_line(
     def broken(*args, **kwargs):
         raise ZeroDivisionError("surprise")
 
-    monkeypatch.setattr(service.LinkService, "handle", broken)
+    monkeypatch.setattr(service.LinkService, "act", broken)
     response = client.post("/", json=request_body())
     assert response.status_code == 500
     assert response.json["errorCode"] == "INTERNAL"

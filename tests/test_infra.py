@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from function.clients import firestore
 from function.config import environment_variables
 from tests.helpers import ROOT
 from tests.terraform import INFRA, RESOURCES, TEXT, TF, one, terraform
@@ -141,6 +142,8 @@ def test_no_owner_or_editor_and_project_roles_only_for_the_build():
     assert project_level == {
         ("roles/logging.logWriter", "${google_service_account.build.member}"),
         ("roles/storage.objectViewer", "${google_service_account.build.member}"),
+        # Each sender's webhook: documents of the deduplication database alone (below).
+        ("roles/datastore.user", "${google_service_account.runtime[each.key].member}"),
         # Eventarc's own agent, only with use_eventarc_trigger (count).
         ("roles/eventarc.serviceAgent", "${google_project_service_identity.eventarc[0].member}"),
     }
@@ -179,6 +182,7 @@ def test_the_webhook_may_publish_to_the_requests_topic_and_nothing_else_may():
         or "google_service_account.runtime" in body["member"]
     ]
     assert sorted(runtime_grants) == [
+        ("google_project_iam_member", "webhook_remembers_deliveries"),
         ("google_pubsub_topic_iam_member", "events_publishes_dead_letters"),
         ("google_pubsub_topic_iam_member", "webhook_publishes"),
         ("google_secret_manager_secret_iam_member", "runtime_reads"),
@@ -706,3 +710,30 @@ def test_the_build_reads_only_this_deployments_staged_sources(tmp_path):
         f" && ({objects})"
     )
     assert staged["role"] == "roles/storage.objectViewer"
+
+
+def test_deliveries_are_remembered_in_a_database_of_the_deployments_own_for_its_webhooks_only():
+    database = RESOURCES["google_firestore_database"]["dedup"]
+    assert database["count"] == "${var.dedup ? 1 : 0}"
+    assert database["name"] == "${var.name_prefix}-dedup"  # never the project's (default)
+    assert (database["location_id"], database["type"]) == ("${var.region}", "FIRESTORE_NATIVE")
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    assert database["point_in_time_recovery_enablement"] == "POINT_IN_TIME_RECOVERY_DISABLED"
+    assert "firestore.googleapis.com" in RESOURCES["google_project_service"]["enabled"]["for_each"]
+    # The records expire: a TTL policy on the field the code writes, in the collection it uses.
+    expiry = RESOURCES["google_firestore_field"]["dedup_expiry"]
+    assert (expiry["collection"], expiry["field"]) == (firestore.COLLECTION, "expiresAt")
+    assert "ttl_config" in expiry
+    assert (
+        '"expiresAt": _moment(claim.expires_at)'
+        in (ROOT / "function/clients/firestore.py").read_text()
+    )
+    # Who may use it: each sender's webhook function, on that database alone; not the events one.
+    grant = RESOURCES["google_project_iam_member"]["webhook_remembers_deliveries"]
+    assert grant["for_each"] == "${var.dedup ? toset(keys(local.senders)) : toset([])}"
+    assert grant["member"] == "${google_service_account.runtime[each.key].member}"
+    assert grant["role"] == "roles/datastore.user"
+    condition = one(grant["condition"])["expression"]
+    assert condition == 'resource.name == "${google_firestore_database.dedup[0].id}"'
+    assert "DEDUP_DATABASE = var.dedup ? google_firestore_database.dedup[0].id" in SENDER_ENV
+    assert "DEDUP" not in TF["locals"]["events_env"]

@@ -13,8 +13,10 @@ tulip-link includes reading its secrets), upstream TCP connections and Secret Ma
 1,000 requests, and the RSS of the serving processes (gunicorn's master and worker). `bare`
 (the framework and the same libraries, answering at once) is the cold-start baseline. The
 variants: `minimal`, `naive`, `tulip-link` (direct mode, as before queue mode), `tulip-link
-(queue)` (as `infra/` deploys the webhook function), and both tulip-link modes again against the
-slow Tulip.
+(queue)` (as `infra/` deploys the webhook function), both tulip-link modes again against the
+slow Tulip, and queue mode with a delivery id on every request (`X-GitHub-Delivery`, a new one
+each time, as a sender sends them) without and with deduplication against Google's Firestore
+emulator (`DEDUP_DATABASE`; skipped, saying so, where the emulator is not installed).
 
 Not part of the tests: the numbers depend on the machine. The targets are in docs/performance.md.
 """
@@ -36,13 +38,15 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devtools import ROOT
-from devtools.runner.children import fixed_ports
+from devtools.runner.children import FIRESTORE, Child, fixed_ports
+from devtools.runner.firestore_emulator import emulator
 from devtools.runner.run import without_settings
 from devtools.simulators.pubsub import PubsubSimulator
 from devtools.simulators.secret_manager import SecretManagerSimulator
@@ -60,6 +64,9 @@ READY_SECONDS = 60
 
 
 SLOW_TULIP_SECONDS = 2.0
+QUEUE_WITH_IDS = "tulip-link (queue), delivery ids"
+DEDUP_DATABASE = "projects/tulip-link-bench/databases/bench-dedup"
+DELIVERY_HEADER = "X-GitHub-Delivery"
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class Variant:
     loaded: bool = True  # False: cold start only
     accepted: int = 200  # the status of a request done (queue mode: 202)
     slow: bool = False  # against the slow Tulip: its upstream figures are not compared
+    delivery_ids: bool = False  # each request a new delivery: a fresh X-GitHub-Delivery
 
 
 @dataclass
@@ -119,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         _stub() as stub,
         _stub(SLOW_TULIP_SECONDS) as slow,
         _pubsub() as pubsub,
+        _firestore() as firestore,
     ):
-        variants = _variants(emulator.host, stub.url, slow.url, pubsub.host)
+        if firestore is None:
+            print("Deduplication not measured: the Firestore emulator is not installed")
+        variants = _variants(emulator.host, stub.url, slow.url, pubsub.host, firestore)
         results: dict[str, list[Measured]] = {v.name: [] for v in variants}
         for round_number in range(args.rounds):
             order = (
@@ -137,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _variants(secret_manager: str, tulip: str, slow_tulip: str, pubsub: str) -> list[Variant]:
+def _variants(
+    secret_manager: str, tulip: str, slow_tulip: str, pubsub: str, firestore: str | None
+) -> list[Variant]:
     common = {"TULIP_BASE_URL": tulip, "SECRET_MANAGER_EMULATOR_HOST": secret_manager}
     # As infra/ deploys the webhook function (defaults for everything else).
     webhook = {
@@ -152,6 +165,16 @@ def _variants(secret_manager: str, tulip: str, slow_tulip: str, pubsub: str) -> 
     queue |= {"PUBSUB_EMULATOR_HOST": pubsub}
     slow = {"TULIP_BASE_URL": slow_tulip}
     link = ("main.py", "link_records")
+    # A GitHub-style sender: the body signed, its delivery id in a header of its own.
+    github = webhook | queue | {"WEBHOOK_AUTH": "hmac-sha256"}
+
+    def with_ids(name: str, env: Mapping[str, str]) -> Variant:
+        return Variant(name, *link, env, True, "hmac-sha256", accepted=202, delivery_ids=True)
+
+    dedup = []
+    if firestore is not None:
+        on = {"FIRESTORE_EMULATOR_HOST": firestore, "DEDUP_DATABASE": DEDUP_DATABASE}
+        dedup.append(with_ids(f"{QUEUE_WITH_IDS}, dedup", github | on))
     return [
         Variant(
             "minimal",
@@ -177,6 +200,8 @@ def _variants(secret_manager: str, tulip: str, slow_tulip: str, pubsub: str) -> 
             accepted=202,
             slow=True,
         ),
+        with_ids(QUEUE_WITH_IDS, github),
+        *dedup,
         Variant("bare", FUNCTIONS, "bare", common, loaded=False),
     ]
 
@@ -197,9 +222,12 @@ def _measure(
             duration = max(seconds, 5 * round(SLOW_TULIP_SECONDS)) if variant.slow else seconds
             for connections in (1, 16):
                 headers = _headers(variant)
-                if not variant.slow:
-                    _load(wrk, port, headers, 1, 1, variant.accepted)  # warm up, not counted
-                load = _load(wrk, port, headers, connections, duration, variant.accepted)
+                if not variant.slow:  # warm up, not counted
+                    _load(wrk, port, headers, 1, 1, variant.accepted, variant.delivery_ids)
+                load = _load(
+                    wrk, port, headers, connections, duration, variant.accepted,
+                    delivery_ids=variant.delivery_ids,
+                )  # fmt: skip
                 if load.errors:  # the figures would measure failures, not links
                     raise SystemExit(f"{variant.name} answered {load.errors} requests non-2xx")
                 measured.loads[connections] = load
@@ -285,6 +313,8 @@ def _headers(variant: Variant, body: bytes = BODY) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
     if variant.signed:  # signed now: valid for WEBHOOK_TOLERANCE_SECONDS, longer than a run
         headers |= signed_headers(variant.auth, WEBHOOK_KEY, body, now=time.time())
+    if variant.delivery_ids:
+        headers[DELIVERY_HEADER] = uuid.uuid4().hex
     return headers
 
 
@@ -295,19 +325,44 @@ def _load(
     connections: int,
     seconds: int,
     accepted: int,
+    delivery_ids: bool = False,
 ) -> Load:
+    """`delivery_ids`: each request with a `DELIVERY_HEADER` of its own."""
     if wrk is not None:  # wrk counts what is not 2xx; a 200 for a 202 would be a failure anyway
-        return _load_wrk(wrk, port, headers, connections, seconds)
-    return _load_python(port, headers, connections, seconds, accepted)
+        return _load_wrk(wrk, port, headers, connections, seconds, delivery_ids)
+    return _load_python(port, headers, connections, seconds, accepted, delivery_ids)
+
+
+# Each wrk thread numbers its requests, after a prefix of its own: no two share a delivery id.
+_NEW_DELIVERY_IDS = f"""
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("prefix", string.format("%d-%d-", os.time(), threads))
+end
+local sent = 0
+function request()
+  sent = sent + 1
+  wrk.headers["{DELIVERY_HEADER}"] = prefix .. sent
+  return wrk.format()
+end
+"""
 
 
 def _load_wrk(
-    wrk: str, port: int, headers: Mapping[str, str], connections: int, seconds: int
+    wrk: str,
+    port: int,
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: int,
+    delivery_ids: bool,
 ) -> Load:
     with tempfile.TemporaryDirectory() as scratch:
         script = Path(scratch) / "post.lua"
         lines = ['wrk.method = "POST"', f"wrk.body = [==[{BODY.decode()}]==]"]
         lines += [f'wrk.headers["{name}"] = [==[{value}]==]' for name, value in headers.items()]
+        if delivery_ids:
+            lines.append(_NEW_DELIVERY_IDS)
         script.write_text("\n".join(lines) + "\n")
         output = subprocess.run(
             [
@@ -356,7 +411,12 @@ def _seconds(value: str, unit: str) -> float:
 
 
 def _load_python(
-    port: int, headers: Mapping[str, str], connections: int, seconds: float, accepted: int
+    port: int,
+    headers: Mapping[str, str],
+    connections: int,
+    seconds: float,
+    accepted: int,
+    delivery_ids: bool = False,
 ) -> Load:
     """A closed loop per connection (keep-alive), as wrk does, for when wrk is not installed."""
     latencies: list[float] = []
@@ -368,8 +428,11 @@ def _load_python(
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine: list[float] = []
         while time.monotonic() < stop_at:
+            sent = dict(headers)
+            if delivery_ids:
+                sent[DELIVERY_HEADER] = uuid.uuid4().hex
             began = time.perf_counter()
-            connection.request("POST", "/", BODY, dict(headers))
+            connection.request("POST", "/", BODY, sent)
             answer = connection.getresponse()
             answer.read()
             mine.append(time.perf_counter() - began)
@@ -451,6 +514,22 @@ def _pubsub() -> Iterator[PubsubSimulator]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@contextlib.contextmanager
+def _firestore() -> Iterator[str | None]:
+    """Google's Firestore emulator's `host:port`, or None where it is not installed."""
+    if emulator() is None:
+        yield None
+        return
+    [port] = fixed_ports(1)
+    args = ["devtools.runner.firestore_emulator", "--port", str(port)]
+    child = Child("the Firestore emulator", FIRESTORE, args, without_settings(os.environ))
+    try:
+        child.wait_until_ready()
+        yield f"127.0.0.1:{port}"
+    finally:
+        child.stop()
 
 
 @contextlib.contextmanager

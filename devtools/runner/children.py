@@ -108,6 +108,18 @@ PUBSUB = Kind(
 )
 
 
+def _firestore_answers(host: str, ports: tuple[int, ...]) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{ports[0]}/", timeout=2) as answer:
+            return bool(answer.read().strip() == b"Ok")  # what only the emulator's root says
+    except OSError:
+        return False
+
+
+# Google's Firestore emulator (devtools/runner/firestore_emulator.py), on a port given to it.
+FIRESTORE = Kind(re.compile(r"API endpoint: http://(?P<host>[^\s:]+):(\d+)"), _firestore_answers)
+
+
 class Child:
     """`python -m <args>` in a process group of its own (so that stopping it stops its own
     children, gunicorn's worker), its output read as it comes: kept (`lines`, the last

@@ -106,7 +106,8 @@ class RequestLog:
         return request
 
     def requests(self) -> list[dict[str, Any]]:
-        """Newest first: `at`, `requestId`, `event`, `status`, `errorCode`, `counts`, and its
+        """Newest first: `at`, `requestId`, `event`, `status`, `errorCode`, `counts`,
+        `duplicateOf` (a delivery accepted before: the request that accepted it), and its
         `links`, each with how its latest delivery ended (`delivery`; queue mode)."""
         with self._lock:
             kept = [
@@ -125,6 +126,7 @@ class RequestLog:
                     "status": summary.get("status"),
                     "errorCode": summary.get("errorCode"),
                     "counts": summary.get("counts"),
+                    "duplicateOf": summary.get("firstRequestId"),
                     "links": [
                         _pair_of(link)
                         | {"status": link.get("status"), "delivery": _delivery(deliveries, link)}
@@ -400,6 +402,8 @@ def _requests_html(requests: list[Mapping[str, Any]], follow: str) -> str:
             for link in request["links"]
             if link.get("leftRecord")
         ]
+        if request.get("duplicateOf"):  # nothing done: what was, is the first request's
+            links = [f"duplicate of {_request_id_html(request['duplicateOf'], follow)}"]
         rows.append(
             _row(
                 request["requestId"],

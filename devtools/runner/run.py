@@ -25,6 +25,9 @@ never replaced by a default.
   secret known here is written to a file only you may read, for the run (the printed curl
   command names that file; no secret but the development one is ever printed or put on a
   command line).
+- Each delivery is applied once (`DEDUP_DATABASE`) against Google's Firestore emulator where it
+  is installed (`google-cloud-cli-firestore-emulator`, with Java), started and stopped with the
+  rest; elsewhere the run goes on without deduplication, and says so.
 - Everything listens on 127.0.0.1. `--host` (`make run HOST=0.0.0.0`) moves the webhook function
   alone, which authenticates its callers: then a real Tulip may not be reached with
   `WEBHOOK_AUTH=none`. The pieces that do not authenticate their callers stay on 127.0.0.1 and
@@ -59,6 +62,7 @@ from typing import IO, Any
 
 from devtools import ROOT
 from devtools.runner.children import (
+    FIRESTORE,
     FUNCTION,
     LOOPBACK,
     PUBSUB,
@@ -66,9 +70,11 @@ from devtools.runner.children import (
     Child,
     Kind,
     NotReady,
+    fixed_ports,
 )
 from devtools.runner.console import LocalRun, RequestLog, replay_dead_letters
 from devtools.runner.console import serve as serve_console
+from devtools.runner.firestore_emulator import emulator
 from devtools.simulators.pubsub import DEFAULT_PORT as DEFAULT_PUBSUB_PORT
 from devtools.simulators.pubsub import Queue
 from function.auth import standard_webhooks
@@ -83,6 +89,7 @@ BATCH_EXAMPLE = Path("devtools/examples/batch-request.json")
 DEV_API_KEY = "apikey.2_DEVLOCALKEY"  # seeded in devtools/simulators/seed.json; local only
 DEV_API_SECRET = "dev-local-secret-not-for-production"
 DEV_WEBHOOK_SECRET = "whsec_ZGV2ZWxvcG1lbnQgb25seTogbm90IGEgcmVhbCBzZWNyZXQh"  # simulator only
+DEDUP_DATABASE = "projects/tulip-link-local/databases/tulip-link-dedup"  # on the emulator
 READY_TIMEOUT_SECONDS = 30
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 TULIP_CREDENTIALS = ("TULIP_API_KEY", "TULIP_API_SECRET", "TULIP_CREDENTIALS_SECRET")
@@ -163,9 +170,10 @@ def function_environment(
 
 def events_environment(webhook: Mapping[str, str], queue: Queue) -> dict[str, str]:
     """The events function's environment, as `infra/` sets it: the webhook function's, without
-    its webhook settings and mapping (what the intake queues is in our own shape), and the
-    queue's dead-letter topic (a setting given wins)."""
-    dropped = {name for name in webhook if name.startswith("WEBHOOK_")} | {"LINK_MAPPING"}
+    its webhook settings, mapping and deduplication (what the intake queues is in our own
+    shape, and was deduplicated), and the queue's dead-letter topic (a setting given wins)."""
+    dropped = {name for name in webhook if name.startswith(("WEBHOOK_", "DEDUP_"))}
+    dropped |= {"LINK_MAPPING", "FIRESTORE_EMULATOR_HOST"}
     env = {k: v for k, v in webhook.items() if k not in dropped}
     return {"DEAD_LETTER_TOPIC": queue.dead_letter_topic} | env
 
@@ -231,6 +239,7 @@ class Ports:
     pubsub: int
     pubsub_state: int  # the Pub/Sub simulator's GET /state, which the console reads
     console: int
+    firestore: int = 0  # Google's Firestore emulator, for deduplication, where it is installed
 
 
 def reach(host: str, port: int) -> str:
@@ -261,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         "--pubsub-state-port", type=int, default=8084, help="queue mode: its state, as JSON"
     )
     parser.add_argument("--console-port", type=int, default=8083, help="the page to watch")
+    parser.add_argument(
+        "--firestore-port",
+        type=int,
+        default=8086,
+        help="Firestore emulator, for deduplication (where it is installed; 0: a free port)",
+    )
     parser.add_argument(
         "--min-backoff",
         type=float,
@@ -295,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     use_simulator = not given.get("TULIP_BASE_URL", "").strip()
     # Where the simulator will be, for checking the settings; it reports its port once it runs.
     simulator_url = f"http://{LOOPBACK}:{args.simulator_port or 1}" if use_simulator else None
+    # Deduplication against Google's emulator, where it is installed (its port must be known
+    # before it starts), unless a DEDUP_DATABASE was given.
+    dedup = "DEDUP_DATABASE" not in given and emulator() is not None
+    firestore_port = (args.firestore_port or fixed_ports(1)[0]) if dedup else 0
     ports = Ports(
         args.port,
         args.simulator_port,
@@ -302,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pubsub_port,
         args.pubsub_state_port,
         args.console_port,
+        firestore_port,
     )
     queue = None
     if (given.get("WEBHOOK_DELIVERY", "").strip() or "queue") == "queue":
@@ -327,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not args.demo:
         needed.append((LOOPBACK, ports.console, "the console", "CONSOLE_PORT"))
+    if dedup:
+        needed.append((LOOPBACK, ports.firestore, "the Firestore emulator", "FIRESTORE_PORT"))
     given_ports = [(where, port, what, variable) for where, port, what, variable in needed if port]
     for where, port, what, variable in given_ports:
         sharing = [f"{w} ({v})" for _, p, w, v in given_ports if p == port]
@@ -417,13 +439,24 @@ def start_servers(
     """Start the simulator (with `simulator`), then, with `queue`, the Pub/Sub simulator and the
     events function, and the webhook function with `env` (the lines both functions write also
     go to `requests`), each ready before the next starts; then create the queue's topics and
-    subscriptions. The webhook function listens on `host`, everything else on 127.0.0.1; the
+    subscriptions. With `ports.firestore`, Google's Firestore emulator first, and the webhook
+    function deduplicates against it. The webhook function listens on `host`, everything else
+    on 127.0.0.1; the
     Pub/Sub simulator signs its pushes with a token made for the run, and the events function's
     front lets nothing else in. `events_source`: where the events function comes from (a
     bench's variant). Returns where each listens (a port 0 becomes the one it reported) and the
     webhook function's environment, the simulator's and Pub/Sub's actual addresses in it."""
     env = dict(env)
     simulator_port = events_port = pubsub_port = state_port = 0
+    if ports.firestore:
+        servers.start(
+            "The Firestore emulator",
+            FIRESTORE,
+            ["devtools.runner.firestore_emulator", "--port", str(ports.firestore)],
+            os.environ,
+        )
+        env["FIRESTORE_EMULATOR_HOST"] = f"{LOOPBACK}:{ports.firestore}"  # never Google's
+        env["DEDUP_DATABASE"] = DEDUP_DATABASE
     if simulator:
         [simulator_port] = servers.start(
             "The Tulip simulator",
@@ -460,7 +493,13 @@ def start_servers(
     if queue is not None:
         queue.create(f"{LOOPBACK}:{pubsub_port}", f"http://{LOOPBACK}:{events_port}/")
     started = Ports(
-        function_port, simulator_port, events_port, pubsub_port, state_port, ports.console
+        function_port,
+        simulator_port,
+        events_port,
+        pubsub_port,
+        state_port,
+        ports.console,
+        ports.firestore,
     )
     return started, env
 
@@ -623,9 +662,18 @@ def explain(
         )
     else:
         rows.append(("Tulip", env["TULIP_BASE_URL"], "the real one"))
+    if ports.firestore:
+        rows.append(
+            ("Firestore emulator", f"{LOOPBACK}:{ports.firestore}", "each delivery applied once")
+        )
     print("\nRunning:")
     for what, address, note in rows:
         print(f"  {what:<17} {address:<32} {note}")
+    if "DEDUP_DATABASE" not in env:
+        print(
+            "Without deduplication: the Firestore emulator is not installed "
+            "(google-cloud-cli-firestore-emulator), so a delivery sent twice is accepted twice."
+        )
     if host != LOOPBACK:
         print(
             f"Only the webhook function listens on {host}, and it authenticates its "

@@ -12,13 +12,14 @@ from typing import Any, Literal, get_args
 
 from function.auth.basic import Basic
 from function.auth.common import Headers, Verify, secret_lines
-from function.auth.delivery_ids import DeliveryId, delivery_id
+from function.auth.delivery_ids import delivery_id
 from function.auth.hmac_sha256 import DEFAULT_SIGNATURE_HEADER, HmacSha256
 from function.auth.slack import Slack
 from function.auth.standard_webhooks import StandardWebhooks
 from function.auth.stripe import Stripe
 from function.auth.token import Token
 from function.clients.secret_manager import SecretCache
+from function.model.delivery import DeliveryId
 from function.model.errors import ConfigError
 from function.timing import Clock, Deadline
 

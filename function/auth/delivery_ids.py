@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from function.auth.common import Headers
+from function.model.delivery import DeliveryId
 
 # Headers senders name a delivery in; no sender signs them.
 DELIVERY_HEADERS = (
@@ -19,15 +19,6 @@ DELIVERY_HEADERS = (
     "ce-id",  # a CloudEvent in binary mode
 )
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,256}")
-
-
-@dataclass(frozen=True)
-class DeliveryId:
-    """A delivery's id, and whether the caller's signature covers it (then it stops replays of a
-    captured request, not only a sender's honest retries)."""
-
-    value: str
-    signed: bool
 
 
 def delivery_id(

@@ -1,6 +1,6 @@
-"""Queue mode's intake: a request's links validated, published to Pub/Sub, answered 202.
+"""Queue mode's intake: a request's links, validated, published to Pub/Sub, answered 202.
 
-`Intake.accept` answers only once Pub/Sub confirmed every link (else 503 `QUEUE_UNAVAILABLE`,
+`Intake.queue` answers only once Pub/Sub confirmed every link (else 503 `QUEUE_UNAVAILABLE`,
 listing which were confirmed). One message per link, an intake message:
 
 - data: `Link.as_json()`, the link in our own shape, after mapping and validation;
@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from function import logs
 from function.clients.pubsub import Message, Publisher
-from function.core.service import LinkService
+from function.core.links import Plan
 from function.model.errors import QueueUnavailable
 from function.model.link import Link
-from function.model.results import Batch, Ignored, LinkResult, LinkStatus, Result
+from function.model.results import Batch, LinkResult, LinkStatus, Result
 from function.timing import Deadline
 
 FORMAT_ATTRIBUTE = "format"
@@ -44,35 +43,18 @@ def intake_message(link: Link, attributes: Mapping[str, str]) -> Message:
 
 
 class Intake:
-    """Accepts requests into the queue: validated by `service`, published by `publisher`."""
+    """Puts validated requests into the queue, through `publisher`."""
 
-    def __init__(
-        self,
-        service: LinkService,
-        publisher: Publisher,
-        timeout: float,
-        sender: str | None = None,
-    ) -> None:
-        self._service = service
+    def __init__(self, publisher: Publisher, timeout: float, sender: str | None = None) -> None:
         self._publisher = publisher
         self._timeout = timeout
         self._sender = sender
 
-    def accept(
-        self,
-        data: Mapping[str, Any],
-        deadline: Deadline,
-        *,
-        request_id: str,
-        webhook_id: str | None,
-        headers: Mapping[str, str] | None = None,
+    def queue(
+        self, plan: Plan, deadline: Deadline, *, request_id: str, webhook_id: str | None
     ) -> Result:
-        """Validate `data` (read with the request's `headers`, for a mapping that tests them) and
-        queue its links; `QueueUnavailable` when a single link was not confirmed, a `Batch` with
-        the unconfirmed links failed when several were asked for."""
-        plan = self._service.plan(data, headers=headers)
-        if isinstance(plan, Ignored):
-            return plan
+        """Publish `plan`'s links (validated); `QueueUnavailable` when a single link was not
+        confirmed, a `Batch` with the unconfirmed links failed when several were asked for."""
         if not plan.batch:
             logs.bind(**plan.links[0].as_json())  # as the direct mode's line carries them
         attributes = {FORMAT_ATTRIBUTE: FORMAT, INTAKE_REQUEST_ID: request_id}

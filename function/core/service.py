@@ -68,6 +68,10 @@ class LinkService:
         plan = self.plan(data, from_intake=from_intake, headers=headers)
         if isinstance(plan, Ignored):
             return plan
+        return self.act(plan, deadline, dry_run=dry_run)
+
+    def act(self, plan: Plan, deadline: Deadline, *, dry_run: bool = False) -> Result:
+        """Make the Tulip calls `plan` (validated) asks for; a dry run GETs its table links."""
         if self._credentials is None and dry_run:
             checked = tuple(LinkResult(link, "valid") for link in plan.links)
             return Batch(checked, dry_run=True, tulip_checked=False)

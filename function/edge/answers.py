@@ -15,7 +15,15 @@ from typing import Any
 import flask
 
 from function.model.errors import Failure
-from function.model.results import Batch, DeadLettered, Handshake, Ignored, LinkResult, Result
+from function.model.results import (
+    Batch,
+    DeadLettered,
+    Duplicate,
+    Handshake,
+    Ignored,
+    LinkResult,
+    Result,
+)
 from function.model.status_table import RULES, Outcome
 
 
@@ -37,6 +45,11 @@ def render(outcome: Result | Failure, request_id: str) -> Answer:
     body: dict[str, Any]
     if isinstance(outcome, Handshake):
         return _handshake(outcome, request_id)
+    if isinstance(outcome, Duplicate):
+        # The first request's id, so the sender can find what was done (this one's is in the
+        # X-Request-Id header, and on its log line beside the first's).
+        body = {"status": "duplicate", "requestId": outcome.first_request_id}
+        return Answer(200, body, {"X-Request-Id": request_id})
     if isinstance(outcome, DeadLettered):
         # The refusal's body, as a 2xx: Pub/Sub is done with the message.
         refused = _error(outcome.refusal, request_id).body

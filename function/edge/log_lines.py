@@ -20,6 +20,7 @@ from function.model.results import (
     LINK_STATUSES,
     Batch,
     DeadLettered,
+    Duplicate,
     Handshake,
     Ignored,
     LinkResult,
@@ -79,6 +80,10 @@ def log_outcome(
     elif isinstance(outcome, Ignored):
         message = "No LINK_MAPPING rule applies to this event; nothing was linked"
         fields, event = {"when": list(outcome.when)}, rule.event
+    elif isinstance(outcome, Duplicate):
+        message = f"Accepted before, by request {outcome.first_request_id}; nothing queued or linked again"
+        fields = {"firstRequestId": outcome.first_request_id, "status": rule.status}
+        event = rule.event
     elif isinstance(outcome, Failure):
         message = outcome.message
         fields = {"errorCode": rule.error_code, "status": outcome.status, **outcome.log}

@@ -54,13 +54,10 @@ def _link(request: flask.Request, request_id: str) -> Result:
         )
     headers = {name.lower(): value for name, value in request.headers.items()}
     delivery = built.authenticator.delivery_id(request.headers, body)
-    webhook_id = None if delivery is None else delivery.value
-    logs.bind(webhookId=webhook_id)
-    if built.intake is not None and not dry_run:
-        return built.intake.accept(
-            body, deadline, request_id=request_id, webhook_id=webhook_id, headers=headers
-        )
-    return built.service.handle(body, deadline, dry_run=dry_run, headers=headers)
+    logs.bind(webhookId=None if delivery is None else delivery.value)
+    return built.acceptance.accept(
+        body, deadline, request_id=request_id, delivery=delivery, dry_run=dry_run, headers=headers
+    )
 
 
 def _consent(origin: str, rate: str | None, allowed: AbstractSet[str]) -> Handshake:

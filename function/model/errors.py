@@ -7,7 +7,9 @@ renders it in one place (`edge.answers`), by its row of `RULES`. Each class name
     Failure                      any request that ends without a link (a bug: INTERNAL)
     ├── ConfigError              a setting or a stored secret is unusable       MISCONFIGURED
     ├── CredentialsUnavailable   Secret Manager could not be read               CREDENTIALS_UNAVAILABLE
-    ├── QueueUnavailable         Pub/Sub did not confirm a link in time         QUEUE_UNAVAILABLE
+    ├── QueueUnavailable         Pub/Sub did not confirm a link in time, or     QUEUE_UNAVAILABLE
+    │                            another instance is accepting the delivery
+    ├── DedupUnavailable         DEDUP_DATABASE could not be read or written    DEDUP_UNAVAILABLE
     ├── MethodNotAllowed         not POST                                       METHOD_NOT_ALLOWED
     ├── OriginNotAllowed         a CloudEvents handshake from an unlisted origin ORIGIN_NOT_ALLOWED
     ├── UnsupportedMediaType     the body is neither JSON nor a form            UNSUPPORTED_MEDIA_TYPE
@@ -91,9 +93,16 @@ class CredentialsUnavailable(Failure):
 
 
 class QueueUnavailable(Failure):
-    """Queue mode: Pub/Sub did not confirm a link (unreachable, denied, no topic, too slow)."""
+    """Queue mode: Pub/Sub did not confirm a link (unreachable, denied, no topic, too slow); or
+    another instance is accepting the same delivery right now."""
 
     outcome = Outcome.QUEUE_UNAVAILABLE
+
+
+class DedupUnavailable(Failure):
+    """`DEDUP_DATABASE` (Firestore) could not be read or written: the message says why."""
+
+    outcome = Outcome.DEDUP_UNAVAILABLE
 
 
 class MethodNotAllowed(Failure):

@@ -2,8 +2,9 @@
 
 `LinkResult` (one link: done, valid, queued, failed, not attempted), `Ignored` (no mapping rule
 applied), `Batch` (every link's result; one with failures answers as its worst link would
-alone), `Handshake` (a sender's handshake, answered), `DeadLettered` (a message the events
-function put in the dead letters). A single link's failure is not a result: it is the `Failure` raised where it happened.
+alone), `Handshake` (a sender's handshake, answered), `Duplicate` (a delivery accepted before),
+`DeadLettered` (a message the events function put in the dead letters). A single link's failure
+is not a result: it is the `Failure` raised where it happened.
 """
 
 from __future__ import annotations
@@ -146,6 +147,20 @@ class Handshake:
 
 
 @dataclass(frozen=True)
+class Duplicate:
+    """A delivery accepted before: nothing was queued or linked again. `first_request_id` is the
+    `requestId` of the request that accepted it; `status`, what that one was answered."""
+
+    first_request_id: str
+    status: int
+
+    @property
+    def outcome(self) -> Outcome:
+        """Always `DUPLICATE`."""
+        return Outcome.DUPLICATE
+
+
+@dataclass(frozen=True)
 class DeadLettered:
     """The events function: a message that needs a person is in the dead-letter topic, with its
     reason; Pub/Sub confirmed it as `message_id`. `refusal` is what the message came to."""
@@ -159,7 +174,7 @@ class DeadLettered:
         return Outcome.DEAD_LETTERED
 
 
-Result = LinkResult | Ignored | Batch | Handshake | DeadLettered
+Result = LinkResult | Ignored | Batch | Handshake | Duplicate | DeadLettered
 
 
 def failed(outcome: Result | Failure) -> bool:

@@ -27,6 +27,7 @@ class Outcome(enum.Enum):
     QUEUED = "queued"
     IGNORED = "ignored"
     HANDSHAKE = "handshake"
+    DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
@@ -46,6 +47,7 @@ class Outcome(enum.Enum):
     TULIP_UNAVAILABLE_UNEXPECTED_STATUS = "tulip_unavailable_unexpected_status"
     TULIP_TIMEOUT = "tulip_timeout"
     CREDENTIALS_UNAVAILABLE = "credentials_unavailable"
+    DEDUP_UNAVAILABLE = "dedup_unavailable"
     MISCONFIGURED = "misconfigured"
     INTERNAL = "internal"
 
@@ -77,6 +79,9 @@ RULES: Mapping[Outcome, Rule] = {
     # A sender's handshake answered (Slack's url_verification, the CloudEvents validation):
     # nothing linked, nothing queued.
     Outcome.HANDSHAKE: Rule(200, None, "webhook.handshake", "INFO"),
+    # A delivery accepted before (DEDUP_DATABASE remembers it): nothing queued or linked again;
+    # a 2xx, so that a sender that lost the first answer stops retrying.
+    Outcome.DUPLICATE: Rule(200, None, "link.duplicate", "INFO"),
     # The events function: a message that needs a person is in the dead-letter topic, with its
     # reason (Pub/Sub confirmed it), so Pub/Sub is done with it. Its line is the refusal's.
     Outcome.DEAD_LETTERED: Rule(200, None, "link.rejected", "ERROR"),
@@ -170,9 +175,14 @@ RULES: Mapping[Outcome, Rule] = {
     Outcome.CREDENTIALS_UNAVAILABLE: Rule(
         503, "CREDENTIALS_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
     ),
-    # Queue mode: Pub/Sub did not confirm every link in time (unreachable, denied, no topic).
+    # Queue mode: Pub/Sub did not confirm every link in time (unreachable, denied, no topic);
+    # or another instance is accepting the same delivery right now (DEDUP_DATABASE).
     Outcome.QUEUE_UNAVAILABLE: Rule(
         503, "QUEUE_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
+    ),
+    # DEDUP_DATABASE could not be read or written: nothing is queued or linked unchecked.
+    Outcome.DEDUP_UNAVAILABLE: Rule(
+        503, "DEDUP_UNAVAILABLE", "link.failed", "ERROR", retry_after=True
     ),
     Outcome.MISCONFIGURED: Rule(500, "MISCONFIGURED", "link.failed", "ERROR"),
     Outcome.INTERNAL: Rule(500, "INTERNAL", "link.failed", "ERROR"),

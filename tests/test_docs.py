@@ -1,6 +1,6 @@
 """The docs are held to the code: the status table to `RULES`, the settings table to the settings
 the code reads, both ways; and every relative link in the README, docs/ and the deploy guide
-leads somewhere that exists."""
+leads somewhere that exists, as does every file of the repo they name."""
 
 from __future__ import annotations
 
@@ -60,3 +60,17 @@ def test_every_relative_link_resolves(page):
 
 def test_the_readme_fits_on_a_screen_or_two():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 120
+
+
+_NAMED_PATH = re.compile(r"`((?:function|devtools|ops|tests|infra|docs)/[\w./-]+)`")
+_MADE_BY_THE_USER = {"infra/backend.tf", "infra/terraform.tfstate", "infra/terraform.tfvars"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_file_a_page_names_exists(page):
+    """A path in code quotes (`function/clients/tulip.py`) names a file or folder of the repo, so
+    a page cannot point a reader at a module that was moved or removed."""
+    for path in _NAMED_PATH.findall(page.read_text()):
+        if path in _MADE_BY_THE_USER:
+            continue
+        assert (ROOT / path).exists(), f"{page.name}: `{path}` names nothing in the repo"

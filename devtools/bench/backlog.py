@@ -7,11 +7,11 @@
 events function) against the Tulip simulator seeded with one many-to-many table link whose two
 tables hold enough records. Tulip is down while `--links` links to that table are accepted (202)
 and until each has been delivered and refused `--outage-deliveries` times; then Tulip comes back,
-rate-limiting
-the table at `--rate` calls per second (the simulator's switch, a sliding window of one second),
-once answering with `Retry-After` (the simulator's) and once without (what Tulip documents). For
-each, it reports the time from Tulip's return to the last link made, against the ideal (links /
-rate), the dead letters (which must be 0), and the most deliveries any message needed.
+rate-limiting the table at `--rate` calls per second (the simulator's switch, a sliding window of
+one second), once answering with `Retry-After` (the simulator's) and once without (what Tulip
+documents). For each, it reports the time from Tulip's return to the last link made, against
+the ideal (links / rate), the dead letters (which must be 0), and the most deliveries any message
+needed.
 
 Side by side in the same run: the events function as deployed, and as it was before (a delivery
 spent up to `TULIP_MAX_ATTEMPTS`, 4, tries and waited out any `Retry-After` within its deadline;

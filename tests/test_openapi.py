@@ -211,8 +211,12 @@ def test_the_handshake_and_a_form_answer_as_described(client, tulip, env):
     schema("Linked").validate(answer.json)
 
 
-def test_a_rate_that_is_not_a_number_is_not_granted(client, env):
+def test_a_rate_the_schema_refuses_is_refused_as_described(client, env):
     env.set(WEBHOOK_ALLOWED_ORIGINS="*")
+    rate = next(p for p in HANDSHAKE["parameters"] if p["name"] == "WebHook-Request-Rate")
     asked = {"WebHook-Request-Origin": "x.example", "WebHook-Request-Rate": "lots"}
+    assert not re.fullmatch(rate["schema"]["pattern"].strip("^$"), asked["WebHook-Request-Rate"])
     answer = client.options("/", headers=asked)
-    assert answer.status_code == 200 and "WebHook-Allowed-Rate" not in answer.headers
+    assert answer.status_code == 400 and "WebHook-Allowed-Rate" not in answer.headers
+    assert "400" in HANDSHAKE["responses"]
+    schema("Error").validate(answer.json)

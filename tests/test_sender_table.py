@@ -344,6 +344,25 @@ def test_the_cloudevents_handshake_consents_for_an_allowed_origin_only(client, e
     assert (plain.status_code, plain.headers["Allow"]) == (405, "POST")
 
 
+@pytest.mark.parametrize(
+    ("origin", "rate", "named"),
+    [("", None, "WebHook-Request-Origin"), ("a host", None, "WebHook-Request-Origin"),
+     ("x.example", "", "WebHook-Request-Rate"), ("x.example", "0", "WebHook-Request-Rate"),
+     ("x.example", "fast", "WebHook-Request-Rate"), ("x.example", "-5", "WebHook-Request-Rate")],
+)  # fmt: skip
+def test_a_handshake_that_cannot_be_read_is_refused_naming_its_header(
+    origin, rate, named, client, env
+):
+    env.set(WEBHOOK_AUTH="basic", WEBHOOK_SECRET_VALUE="a:b", WEBHOOK_ALLOWED_ORIGINS="*")
+    headers = {"WebHook-Request-Origin": origin}
+    if rate is not None:
+        headers["WebHook-Request-Rate"] = rate
+    answer = client.options("/", headers=headers)
+    assert (answer.status_code, answer.json["errorCode"]) == (400, "MALFORMED_REQUEST")
+    assert named in answer.json["message"]
+    assert "WebHook-Allowed-Origin" not in answer.headers
+
+
 def test_any_origin_with_a_star_and_none_by_default(client, env):
     env.set(WEBHOOK_AUTH="basic", WEBHOOK_SECRET_VALUE="a:b")
     assert client.options("/", headers={"WebHook-Request-Origin": "x.example"}).status_code == 403

@@ -5,7 +5,9 @@
 
 The function (`WEBHOOK_AUTH=none`, every other setting at its default, whatever the shell
 holds) and the Tulip simulator run on free loopback ports, once in direct mode and once in queue
-mode (with the Pub/Sub simulator and the events function behind it, as `make run` has them); each
+mode (with the Pub/Sub simulator and the events function behind it, as `make run` has them; and
+`WEBHOOK_ALLOWED_ORIGINS=*`, so that the handshake's consent is fuzzed there, its refusal in
+direct mode); each
 mode is fuzzed in turn, and the worst exit status is the answer. schemathesis runs every phase and
 every check it has, with a fixed seed, a bounded number of examples, and neither its example
 database nor its cache of earlier failures, so that each run, in CI too, tries the same cases.
@@ -151,7 +153,9 @@ def fuzz(delivery: str, examples: int, seed: int, extra: list[str]) -> int:
     ports = Ports(0, 0, 0, 0, 0, 0)  # the kernel's choice: each piece reports its own
     queue = Queue() if delivery == "queue" else None
     env, _ = function_environment(
-        without_settings(os.environ) | {"WEBHOOK_AUTH": "none", "WEBHOOK_DELIVERY": delivery},
+        without_settings(os.environ)
+        | {"WEBHOOK_AUTH": "none", "WEBHOOK_DELIVERY": delivery}
+        | ({"WEBHOOK_ALLOWED_ORIGINS": "*"} if delivery == "queue" else {}),
         f"http://{LOOPBACK}:1",  # where the simulator is: start_servers says
         queue=queue,
         pubsub_host=f"{LOOPBACK}:1",

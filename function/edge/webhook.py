@@ -11,6 +11,7 @@ is refused, naming `link_records_push`; with one it is the sender's JSON like an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Set as AbstractSet
 
 import flask
@@ -20,6 +21,9 @@ from function.edge.http import check_post, read_body, refuse_announced_size, ser
 from function.edge.payloads import is_push_envelope, parse_form, parse_json_object
 from function.model.errors import MalformedRequest, OriginNotAllowed
 from function.model.results import Handshake, Result
+
+_ORIGIN = re.compile(r"[!-~]{1,255}")  # CloudEvents: "a DNS expression identifying the sender"
+_RATE = re.compile(r"[1-9][0-9]{0,8}")  # CloudEvents: a positive integer, requests a minute
 
 
 def handle(request: flask.Request) -> flask.Response:
@@ -62,17 +66,22 @@ def _link(request: flask.Request, request_id: str) -> Result:
 
 def _consent(origin: str, rate: str | None, allowed: AbstractSet[str]) -> Handshake:
     """The CloudEvents validation handshake: consent for an origin `WEBHOOK_ALLOWED_ORIGINS`
-    lists (or `*`), at the rate asked (when it is a number); `OriginNotAllowed` for any other."""
-    if "*" not in allowed and origin.strip().lower() not in allowed:
+    lists (or `*`), at the rate asked; `OriginNotAllowed` for any other origin, and
+    `MalformedRequest` for an origin that names no host or a rate that is not the specification's
+    positive whole number (nothing is consented to that cannot be read)."""
+    origin = origin.strip()
+    if not _ORIGIN.fullmatch(origin):
+        raise MalformedRequest(
+            "WebHook-Request-Origin must name the host that will deliver (printable, no spaces)"
+        )
+    if "*" not in allowed and origin.lower() not in allowed:
         raise OriginNotAllowed(
             f"The origin {origin[:200]!r} may not deliver here: add it to "
             "WEBHOOK_ALLOWED_ORIGINS (comma-separated; * for any) to consent"
         )
-    # A rate is granted as asked when it is the number the specification says it is; any
-    # other value is not echoed (no consent to a rate we cannot read).
-    asked = (rate or "").strip()
-    granted = asked if asked.isascii() and asked.isdigit() else None
-    return Handshake(origin=origin.strip(), rate=granted)
+    if rate is not None and not _RATE.fullmatch(rate := rate.strip()):
+        raise MalformedRequest("WebHook-Request-Rate must be a whole number of requests a minute")
+    return Handshake(origin=origin, rate=rate)
 
 
 def _slack_challenge(body: dict[str, object]) -> Handshake:

@@ -116,8 +116,13 @@ def _firestore_answers(host: str, ports: tuple[int, ...]) -> bool:
         return False
 
 
-# Google's Firestore emulator (devtools/runner/firestore_emulator.py), on a port given to it.
-FIRESTORE = Kind(re.compile(r"API endpoint: http://(?P<host>[^\s:]+):(\d+)"), _firestore_answers)
+# Google's Firestore emulator (devtools/runner/firestore_emulator.py), on a port given to it. Its
+# lines (Java's logging, how to point a client at it) are for this module, not for the terminal.
+FIRESTORE = Kind(
+    re.compile(r"API endpoint: http://(?P<host>[^\s:]+):(\d+)"),
+    _firestore_answers,
+    quiet=re.compile(""),
+)
 
 
 class Child:

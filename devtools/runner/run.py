@@ -441,11 +441,11 @@ def start_servers(
     go to `requests`), each ready before the next starts; then create the queue's topics and
     subscriptions. With `ports.firestore`, Google's Firestore emulator first, and the webhook
     function deduplicates against it. The webhook function listens on `host`, everything else
-    on 127.0.0.1; the
-    Pub/Sub simulator signs its pushes with a token made for the run, and the events function's
-    front lets nothing else in. `events_source`: where the events function comes from (a
-    bench's variant). Returns where each listens (a port 0 becomes the one it reported) and the
-    webhook function's environment, the simulator's and Pub/Sub's actual addresses in it."""
+    on 127.0.0.1; the Pub/Sub simulator signs its pushes with a token made for the run, and the
+    events function's front lets nothing else in. `events_source`: where the events function
+    comes from (a bench's variant). Returns where each listens (a port 0 becomes the one it
+    reported) and the webhook function's environment, the simulator's and Pub/Sub's actual
+    addresses in it."""
     env = dict(env)
     simulator_port = events_port = pubsub_port = state_port = 0
     if ports.firestore:
@@ -667,8 +667,9 @@ def explain(
             ("Firestore emulator", f"{LOOPBACK}:{ports.firestore}", "each delivery applied once")
         )
     print("\nRunning:")
+    width = max(len(what) for what, _, _ in rows)
     for what, address, note in rows:
-        print(f"  {what:<17} {address:<32} {note}")
+        print(f"  {what:<{width}} {address:<32} {note}")
     if "DEDUP_DATABASE" not in env:
         print(
             "Without deduplication: the Firestore emulator is not installed "

@@ -10,8 +10,9 @@ resource "google_firestore_database" "dedup" {
   name        = "${var.name_prefix}-dedup"
   location_id = var.region
   type        = "FIRESTORE_NATIVE"
-  # What it holds is worth a day at most (a record's window), but deleting the database by
-  # accident would accept every delivery again: protected; `terraform destroy` leaves it.
+  # What it holds is worth its window at most (DEDUP_WINDOW_SECONDS, 7 days), but deleting the
+  # database by accident would accept every delivery again: protected; `terraform destroy`
+  # leaves it.
   delete_protection_state           = "DELETE_PROTECTION_ENABLED"
   deletion_policy                   = "ABANDON"
   point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_DISABLED"

@@ -79,9 +79,12 @@ def _consent(origin: str, rate: str | None, allowed: AbstractSet[str]) -> Handsh
             f"The origin {origin[:200]!r} may not deliver here: add it to "
             "WEBHOOK_ALLOWED_ORIGINS (comma-separated; * for any) to consent"
         )
-    if rate is not None and not _RATE.fullmatch(rate := rate.strip()):
-        raise MalformedRequest("WebHook-Request-Rate must be a whole number of requests a minute")
-    return Handshake(origin=origin, rate=rate)
+    asked = None if rate is None else rate.strip()
+    if asked is not None and not _RATE.fullmatch(asked):
+        raise MalformedRequest(
+            "WebHook-Request-Rate must be a positive whole number: requests a minute"
+        )
+    return Handshake(origin=origin, rate=asked)
 
 
 def _slack_challenge(body: dict[str, object]) -> Handshake:

@@ -7,11 +7,10 @@ verifies (rotation)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from function.auth.basic import Basic
-from function.auth.common import Headers, Verify, secret_lines
+from function.auth.common import Headers, Scheme, Verify, secret_lines
 from function.auth.delivery_ids import delivery_id
 from function.auth.hmac_sha256 import DEFAULT_SIGNATURE_HEADER, HmacSha256
 from function.auth.slack import Slack
@@ -47,13 +46,6 @@ class Presented:
             self._verify(body, self._authenticator.secrets(deadline))
 
 
-@dataclass(frozen=True)
-class _Settings:
-    tolerance: int
-    signature_header: str
-    token_header: str | None
-
-
 class Authenticator:
     """Checks each HTTP request against the configured `WEBHOOK_AUTH` mode; the secret is read
     through `cache` (`secret_name`, a full version name) or given (`secret_value`, local runs)."""
@@ -76,7 +68,7 @@ class Authenticator:
         self._clock = clock
         self._secret_name = secret_name
         self._secret_value = secret_value
-        schemes: dict[AuthMode, Any] = {
+        schemes: dict[AuthMode, Scheme | None] = {
             "standard-webhooks": StandardWebhooks(tolerance),
             "hmac-sha256": HmacSha256(signature_header),
             "token": Token(token_header),

@@ -8,7 +8,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from function.auth.common import Headers, Verify, any_equal
+from function.auth.common import Headers, Verify, any_equal, authorization
 from function.model.errors import Unauthenticated
 
 
@@ -18,14 +18,14 @@ class Basic:
 
     def read(self, headers: Headers, now: float) -> Verify:
         """The user and password, checked for form."""
-        authorization = headers.get("Authorization")
-        if authorization is None:
+        value = headers.get("Authorization")
+        if value is None:
             raise Unauthenticated("Authorization is missing")
-        scheme, _, encoded = authorization.partition(" ")
-        if scheme.lower() != "basic" or not encoded.strip():
+        encoded = authorization(value, "Basic")
+        if encoded is None:
             raise Unauthenticated("Authorization is not Basic")
         try:
-            given = base64.b64decode(encoded.strip(), validate=True)
+            given = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise Unauthenticated("Authorization's Basic credentials are not base64") from None
         if b":" not in given:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,6 +20,14 @@ class Headers(Protocol):
 
 # The second phase of a check: the body and the current secrets in; `Unauthenticated` out.
 Verify = Callable[[bytes, list[str]], None]
+
+
+class Scheme(Protocol):
+    """A `WEBHOOK_AUTH` mode: reads the request's credentials from its headers, checked for
+    form (and a signed timestamp for age) before the body is read: the check's first phase."""
+
+    def read(self, headers: Headers, now: float, /) -> Verify: ...
+
 
 # Logged (never answered) when a well-formed signature does not match: the usual causes.
 MISMATCH_HINT = (
@@ -62,10 +71,25 @@ def one_of(headers: Headers, name: str, alias: str, *, commas: bool = False) -> 
     return values.pop()
 
 
-def within_tolerance(timestamp: int, now: float, tolerance: int) -> None:
-    """A signed timestamp at most `tolerance` seconds from now, past or future."""
-    if abs(now - timestamp) > tolerance:
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+def check_timestamp(timestamp: str, now: float, tolerance: int) -> None:
+    """A signed timestamp, as sent: whole seconds since the epoch, at most `tolerance` seconds
+    from now, past or future."""
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise Unauthenticated("timestamp is not an integer")
+    if abs(now - int(timestamp)) > tolerance:
         raise Unauthenticated("timestamp is outside the tolerance")
+
+
+def authorization(value: str, scheme: str) -> str | None:
+    """The credentials of an `Authorization` value in `scheme` (`Basic`, `Bearer`; any letter
+    case), trimmed; None when it is another scheme or holds none."""
+    given, _, credentials = value.partition(" ")
+    if given.lower() != scheme.lower():
+        return None
+    return credentials.strip() or None
 
 
 def any_equal(expected: list[bytes], given: list[bytes]) -> bool:

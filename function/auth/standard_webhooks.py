@@ -9,7 +9,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 
 from function.auth.common import (
@@ -18,12 +17,10 @@ from function.auth.common import (
     Headers,
     Verify,
     any_equal,
+    check_timestamp,
     one_of,
-    within_tolerance,
 )
 from function.model.errors import ConfigError, Unauthenticated
-
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def key(secret: str) -> bytes:
@@ -56,9 +53,7 @@ class StandardWebhooks:
         message_id = one_of(headers, "webhook-id", "svix-id")
         timestamp = one_of(headers, "webhook-timestamp", "svix-timestamp")
         listed = one_of(headers, "webhook-signature", "svix-signature", commas=True)
-        if not _TIMESTAMP.fullmatch(timestamp):
-            raise Unauthenticated("timestamp is not an integer")
-        within_tolerance(int(timestamp), now, self.tolerance)
+        check_timestamp(timestamp, now, self.tolerance)
         signatures = []
         for entry in listed.split(" "):
             version, comma, encoded = entry.partition(",")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from function.auth.common import REPEATED, Headers, Verify, any_equal
+from function.auth.common import REPEATED, Headers, Verify, any_equal, authorization
 from function.model.errors import Unauthenticated
 
 
@@ -24,12 +24,12 @@ class Token:
             if value is not None and value.strip():
                 presented.add(value.strip())
         else:
-            authorization = headers.get("Authorization")
-            if authorization is not None:
-                scheme, _, credentials = authorization.partition(" ")
-                if scheme.lower() != "bearer" or not credentials.strip():
+            value = headers.get("Authorization")
+            if value is not None:
+                bearer = authorization(value, "Bearer")
+                if bearer is None:
                     raise Unauthenticated("Authorization is not a bearer token")
-                presented.add(credentials.strip())
+                presented.add(bearer)
             header_token = headers.get("X-Webhook-Token")
             if header_token is not None:
                 presented.add(header_token.strip())

@@ -48,7 +48,6 @@ class Recorded:
     request_id: str
     claimed_at: float
     expires_at: float
-    status: int | None  # what the request that accepted it was answered (once done)
 
 
 class DeliveryStore:
@@ -108,10 +107,8 @@ class DeliveryStore:
             )
         return replaced
 
-    def finish(
-        self, key: str, claim: Claim, status: int, message_ids: list[str], timeout: float
-    ) -> None:
-        """Mark the delivery done: what `claim`'s request was answered."""
+    def finish(self, key: str, status: int, message_ids: list[str], timeout: float) -> None:
+        """Mark the delivery done, with what the request that claimed it was answered."""
         fields = {"state": "done", "status": status, "messageIds": message_ids}
         with _unavailable("record the answer"):
             self._document(key).update(fields, retry=None, timeout=timeout)
@@ -159,13 +156,11 @@ def _fields(claim: Claim) -> dict[str, Any]:
 
 def _recorded(found: dict[str, Any]) -> Recorded:
     state: DeliveryState = "done" if found.get("state") == "done" else "claimed"
-    status = found.get("status")
     return Recorded(
         state,
         str(found.get("requestId", "")),
         _seconds(found.get("claimedAt")),
         _seconds(found.get("expiresAt")),
-        status if isinstance(status, int) else None,
     )
 
 

@@ -80,7 +80,7 @@ class Deliveries:
             abandoned = seen.state == "claimed" and now - seen.claimed_at > self._stale_after
             if not (expired or abandoned):
                 if seen.state == "done":
-                    return Duplicate(seen.request_id, seen.status or 200)
+                    return Duplicate(seen.request_id)
                 raise QueueUnavailable(
                     "This delivery is being accepted by another request right now; send it "
                     "again in a moment (it will then be answered as a duplicate)"
@@ -99,7 +99,7 @@ class Deliveries:
             return result
         status = RULES[result.outcome].status
         try:
-            self._store.finish(key, claim, status or 200, _message_ids(result), _timeout(deadline))
+            self._store.finish(key, status or 200, _message_ids(result), _timeout(deadline))
         except DedupUnavailable as error:
             # Done, yet not remembered as done: a retry within the request deadline is told to
             # come back, a later one is accepted again (a link made twice ends as once).

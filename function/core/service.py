@@ -60,12 +60,10 @@ class LinkService:
         *,
         dry_run: bool = False,
         from_intake: bool = False,
-        headers: Mapping[str, str] | None = None,
     ) -> Result:
         """Validate `data` (the request's JSON object) and make the Tulip calls it asks for;
-        `from_intake`: `data` is an intake message, in our own shape; `headers` (lower-case
-        names): the request's, for a mapping rule that tests them."""
-        plan = self.plan(data, from_intake=from_intake, headers=headers)
+        `from_intake`: `data` is an intake message, in our own shape."""
+        plan = self.plan(data, from_intake=from_intake)
         if isinstance(plan, Ignored):
             return plan
         return self.act(plan, deadline, dry_run=dry_run)

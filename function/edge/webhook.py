@@ -56,7 +56,10 @@ def _link(request: flask.Request, request_id: str) -> Result:
             "The body is a Pub/Sub push envelope: a push subscription delivers to the events "
             "function's entry point, link_records_push; link_records takes a sender's webhooks"
         )
-    headers = {name.lower(): value for name, value in request.headers.items()}
+    # Only a mapping's rules read the headers (lower-case names): no copy made for nothing.
+    headers = None
+    if settings.link_mapping is not None:
+        headers = {name.lower(): value for name, value in request.headers.items()}
     delivery = built.authenticator.delivery_id(request.headers, body)
     logs.bind(webhookId=None if delivery is None else delivery.value)
     return built.acceptance.accept(

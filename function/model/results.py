@@ -149,10 +149,9 @@ class Handshake:
 @dataclass(frozen=True)
 class Duplicate:
     """A delivery accepted before: nothing was queued or linked again. `first_request_id` is the
-    `requestId` of the request that accepted it; `status`, what that one was answered."""
+    `requestId` of the request that accepted it."""
 
     first_request_id: str
-    status: int
 
     @property
     def outcome(self) -> Outcome:
